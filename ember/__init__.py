@@ -1,0 +1,63 @@
+"""Ember: a typed, fast, Pyro-compatible effect-handler core for probabilistic programming.
+
+Replace ``import pyro`` with ``import ember as pyro``::
+
+    import ember as pyro
+    import ember.distributions as dist
+
+    def model(data):
+        loc = pyro.sample("loc", dist.Normal(0.0, 1.0))
+        with pyro.plate("data", len(data)):
+            pyro.sample("obs", dist.Normal(loc, 1.0), obs=data)
+"""
+
+from ember import distributions, params, poutine
+from ember.poutine.handlers import condition
+from ember.primitives import (
+    barrier,
+    clear_param_store,
+    deterministic,
+    enable_validation,
+    factor,
+    get_param_store,
+    iarange,
+    irange,
+    module,
+    param,
+    plate,
+    plate_stack,
+    random_module,
+    sample,
+    subsample,
+    validation_enabled,
+)
+from ember.util import get_rng_state, set_rng_seed, set_rng_state
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "barrier",
+    "clear_param_store",
+    "condition",
+    "deterministic",
+    "distributions",
+    "enable_validation",
+    "factor",
+    "get_param_store",
+    "get_rng_state",
+    "iarange",
+    "irange",
+    "module",
+    "param",
+    "params",
+    "plate",
+    "plate_stack",
+    "poutine",
+    "random_module",
+    "sample",
+    "set_rng_seed",
+    "set_rng_state",
+    "subsample",
+    "validation_enabled",
+]

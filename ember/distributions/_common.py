@@ -1,0 +1,85 @@
+"""Building blocks shared by Ember's distribution classes.
+
+:class:`TypedTorchMethods` exists for static checkers only. Many ``torch.distributions``
+classes define ``sample``, ``log_prob`` or ``expand`` without annotations, so under
+``mypy --strict`` every call to them is an untyped call returning ``Any``. Ember's classes list
+:class:`TypedTorchMethods` first among their bases: checkers find its annotated declarations
+before torch's unannotated ones, while at runtime the class is empty and every lookup falls
+through to torch's implementation.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+
+import torch
+from torch.types import _size
+
+__all__ = ["DelegatedRsample", "TypedTorchMethods", "new_instance"]
+
+_D = TypeVar("_D", bound=torch.distributions.Distribution)
+
+
+def new_instance(dist: _D, cls: type[torch.distributions.Distribution], instance: _D | None) -> _D:
+    """Allocate the result of ``dist.expand``, as torch's ``_get_checked_instance`` does.
+
+    :param dist: the distribution being expanded.
+    :param cls: the class whose ``expand`` is running.
+    :param instance: the instance a subclass's ``expand`` already allocated, if any.
+    :raises NotImplementedError: if ``type(dist)`` overrides ``__init__`` but not ``expand``.
+    """
+    # torch leaves _get_checked_instance unannotated
+    return dist._get_checked_instance(cls, instance)  # type: ignore[no-untyped-call, no-any-return]
+
+
+class DelegatedRsample:
+    """A ``has_rsample`` that follows ``base_dist`` but can be overridden by ``has_rsample_``.
+
+    Torch makes ``has_rsample`` a read-only property on wrappers such as
+    :class:`~torch.distributions.TransformedDistribution`, so ``has_rsample_`` could not set it.
+    List this class before the torch class among the bases.
+    """
+
+    base_dist: Any
+    _has_rsample: bool | None = None
+
+    @property
+    def has_rsample(self) -> bool:
+        """The base distribution's ``has_rsample``, unless overridden by ``has_rsample_``."""
+        if self._has_rsample is None:
+            return bool(self.base_dist.has_rsample)
+        return self._has_rsample
+
+    @has_rsample.setter
+    def has_rsample(self, value: bool) -> None:
+        self._has_rsample = value
+
+
+class TypedTorchMethods:
+    """Annotated view of :class:`torch.distributions.Distribution` methods (no runtime members)."""
+
+    if TYPE_CHECKING:
+
+        def sample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
+            raise NotImplementedError
+
+        def rsample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
+            raise NotImplementedError
+
+        def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+            raise NotImplementedError
+
+        def cdf(self, value: torch.Tensor) -> torch.Tensor:
+            raise NotImplementedError
+
+        def icdf(self, value: torch.Tensor) -> torch.Tensor:
+            raise NotImplementedError
+
+        def entropy(self) -> torch.Tensor:
+            raise NotImplementedError
+
+        def enumerate_support(self, expand: bool = True) -> torch.Tensor:
+            raise NotImplementedError
+
+        def expand(self, batch_shape: _size, _instance: Any = None) -> Self:
+            raise NotImplementedError

@@ -1,0 +1,80 @@
+"""Effect handlers: the messengers, their handler functions, :class:`Trace` and the runtime.
+
+The life of a message is described once, in :mod:`ember.poutine.runtime`.
+"""
+
+from ember.poutine import handlers, messenger, runtime, trace_struct, util
+from ember.poutine.handlers import (
+    block,
+    broadcast,
+    condition,
+    lift,
+    mask,
+    replay,
+    scale,
+    seed,
+    substitute,
+    trace,
+    uncondition,
+)
+from ember.poutine.messenger import Messenger, ReentrantMessenger, block_messengers, unwrap
+from ember.poutine.messengers.block import BlockMessenger
+from ember.poutine.messengers.broadcast import BroadcastMessenger
+from ember.poutine.messengers.condition import ConditionMessenger
+from ember.poutine.messengers.lift import LiftMessenger
+from ember.poutine.messengers.mask import MaskMessenger
+from ember.poutine.messengers.plate import IndepMessenger, PlateMessenger, SubsampleMessenger, block_plate
+from ember.poutine.messengers.replay import ReplayMessenger
+from ember.poutine.messengers.scale import ScaleMessenger
+from ember.poutine.messengers.seed import SeedMessenger
+from ember.poutine.messengers.substitute import SubstituteMessenger
+from ember.poutine.messengers.trace import TraceHandler, TraceMessenger
+from ember.poutine.messengers.uncondition import UnconditionMessenger
+from ember.poutine.runtime import NonlocalExit, get_mask, get_plates
+from ember.poutine.trace_struct import Trace
+from ember.poutine.util import enable_validation, is_validation_enabled
+
+__all__ = [
+    "BlockMessenger",
+    "BroadcastMessenger",
+    "ConditionMessenger",
+    "IndepMessenger",
+    "LiftMessenger",
+    "MaskMessenger",
+    "Messenger",
+    "NonlocalExit",
+    "PlateMessenger",
+    "ReentrantMessenger",
+    "ReplayMessenger",
+    "ScaleMessenger",
+    "SeedMessenger",
+    "SubsampleMessenger",
+    "SubstituteMessenger",
+    "Trace",
+    "TraceHandler",
+    "TraceMessenger",
+    "UnconditionMessenger",
+    "block",
+    "block_messengers",
+    "block_plate",
+    "broadcast",
+    "condition",
+    "enable_validation",
+    "get_mask",
+    "get_plates",
+    "handlers",
+    "is_validation_enabled",
+    "lift",
+    "mask",
+    "messenger",
+    "replay",
+    "runtime",
+    "scale",
+    "seed",
+    "substitute",
+    "trace",
+    "trace_struct",
+    "uncondition",
+    "unwrap",
+    "util",
+]

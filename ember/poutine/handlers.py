@@ -1,0 +1,133 @@
+"""The handler functions: each messenger class, usable three ways.
+
+Every handler comes from one typed factory, :class:`Handler`, which captures the messenger's
+``__init__`` signature, so each handler is one line here and type-checks in all its forms:
+
+* ``condition(model, data={...})`` wraps ``model``, keeping its exact signature;
+* ``condition(data={...})`` returns the messenger, for ``with`` or as a decorator;
+* ``@condition(data={...})`` on a function or method.
+
+Only ``trace``, whose wrapper has ``get_trace``, is typed by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Callable, Generic, ParamSpec, TypeVar, overload
+
+from ember.poutine.messenger import Messenger
+from ember.poutine.messengers.block import BlockMessenger
+from ember.poutine.messengers.broadcast import BroadcastMessenger
+from ember.poutine.messengers.condition import ConditionMessenger
+from ember.poutine.messengers.lift import LiftMessenger
+from ember.poutine.messengers.mask import MaskMessenger
+from ember.poutine.messengers.replay import ReplayMessenger
+from ember.poutine.messengers.scale import ScaleMessenger
+from ember.poutine.messengers.seed import SeedMessenger
+from ember.poutine.messengers.substitute import SubstituteMessenger
+from ember.poutine.messengers.trace import TraceHandler, TraceMessenger
+from ember.poutine.messengers.uncondition import UnconditionMessenger
+
+__all__ = [
+    "Handler",
+    "block",
+    "broadcast",
+    "condition",
+    "lift",
+    "mask",
+    "replay",
+    "scale",
+    "seed",
+    "substitute",
+    "trace",
+    "uncondition",
+]
+
+_P = ParamSpec("_P")
+_Q = ParamSpec("_Q")
+_T = TypeVar("_T")
+_M = TypeVar("_M", bound=Messenger)
+
+
+def _check_callable(fn: object) -> None:
+    if fn is not None and not (callable(fn) or isinstance(fn, Iterable)):
+        raise ValueError(f"{fn!r} is not callable, did you mean to pass it as a keyword arg?")
+
+
+class Handler(Generic[_P, _M]):
+    """A handler function made from a messenger class.
+
+    ``handler(fn, *args, **kwargs)`` returns ``fn`` wrapped in ``MessengerClass(*args,
+    **kwargs)``; ``handler(*args, **kwargs)`` with no ``fn`` returns the messenger itself.
+
+    :param messenger_cls: the messenger class; its ``__init__`` parameters become the
+        handler's parameters after ``fn``.
+    """
+
+    def __init__(self, messenger_cls: Callable[_P, _M], name: str) -> None:
+        self.messenger_cls = messenger_cls
+        self.__name__ = self.__qualname__ = name
+        self.__doc__ = f"Handler form of :class:`{getattr(messenger_cls, '__qualname__', name)}`.\n\n" + (
+            getattr(messenger_cls, "__doc__", None) or ""
+        )
+
+    @overload
+    def __call__(self, fn: None = None, /, *args: _P.args, **kwargs: _P.kwargs) -> _M: ...
+
+    @overload
+    def __call__(self, fn: Callable[_Q, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> Callable[_Q, _T]: ...
+
+    def __call__(self, fn: Callable[..., Any] | None = None, /, *args: Any, **kwargs: Any) -> Any:
+        _check_callable(fn)
+        messenger = self.messenger_cls(*args, **kwargs)
+        if fn is None:
+            return messenger
+        return messenger(fn)
+
+    def __repr__(self) -> str:
+        return f"<handler {self.__name__}>"
+
+
+block = Handler(BlockMessenger, "block")
+broadcast = Handler(BroadcastMessenger, "broadcast")
+condition = Handler(ConditionMessenger, "condition")
+lift = Handler(LiftMessenger, "lift")
+mask = Handler(MaskMessenger, "mask")
+replay = Handler(ReplayMessenger, "replay")
+scale = Handler(ScaleMessenger, "scale")
+seed = Handler(SeedMessenger, "seed")
+substitute = Handler(SubstituteMessenger, "substitute")
+uncondition = Handler(UnconditionMessenger, "uncondition")
+
+
+@overload
+def trace(fn: None = None, graph_type: str | None = None, param_only: bool | None = None) -> TraceMessenger: ...
+
+
+@overload
+def trace(
+    fn: Callable[_Q, _T], graph_type: str | None = None, param_only: bool | None = None
+) -> TraceHandler[_Q, _T]: ...
+
+
+def trace(
+    fn: Callable[_Q, _T] | None = None, graph_type: str | None = None, param_only: bool | None = None
+) -> TraceMessenger | TraceHandler[_Q, _T]:
+    """Record the sites of ``fn`` in a :class:`~ember.poutine.trace_struct.Trace`.
+
+    :param fn: the function to trace; omit it to get a :class:`TraceMessenger`.
+    :param graph_type: ``"flat"`` or ``"dense"``.
+    :param param_only: record only param sites.
+
+    >>> import ember, torch
+    >>> import ember.distributions as dist
+    >>> def model():
+    ...     return ember.sample("x", dist.Normal(0.0, 1.0))
+    >>> list(trace(model).get_trace().nodes)
+    ['_INPUT', 'x', '_RETURN']
+    """
+    _check_callable(fn)
+    messenger = TraceMessenger(graph_type=graph_type, param_only=param_only)
+    if fn is None:
+        return messenger
+    return messenger(fn)

@@ -1,0 +1,252 @@
+"""The :class:`Messenger` base class: an effect handler on the handler stack.
+
+A messenger changes steps 1 and 3 of a message's life (see :mod:`ember.poutine.runtime`)
+through hooks named after the message type: ``_pyro_sample(msg)`` runs while the message is
+processed, ``_pyro_post_sample(msg)`` while it is postprocessed. Each class collects its hooks
+into tables once, when the class is created, so the runtime looks a hook up in a dict
+instead of formatting a name and calling ``getattr`` for every message at every frame.
+Overriding ``_process_message`` or ``_postprocess_message`` still works and then sees every
+message type, as in Pyro.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, Callable, ClassVar, Iterator, ParamSpec, TypeVar
+
+from typing_extensions import Self
+
+from ember.poutine.message import Message
+from ember.poutine.runtime import _STACK, _Frame
+
+__all__ = [
+    "Messenger",
+    "ReentrantMessenger",
+    "block_messengers",
+    "unwrap",
+]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+_Hook = Callable[[Any, Message], None]
+
+
+def _context_wrap(context: Messenger, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    with context:
+        return fn(*args, **kwargs)
+
+
+class _bound_partial(functools.partial[Any]):
+    """A picklable partial that binds like a function when used as a method decorator."""
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return functools.partial(self, instance)
+
+
+def unwrap(fn: Any) -> Any:
+    """Strip the handler layers added by :meth:`Messenger.__call__` from ``fn``.
+
+    ``trace`` and ``reparam`` return handler objects of their own, which are not stripped.
+    """
+    while isinstance(fn, functools.partial) and fn.func is _context_wrap and len(fn.args) == 2:
+        fn = fn.args[1]
+    return fn
+
+
+def _hook_caller(cls: type, attr_name: str) -> _Hook:
+    """A ``(messenger, msg)`` callable for the hook ``attr_name`` as ``cls`` resolves it."""
+    attr = inspect.getattr_static(cls, attr_name)
+    if isinstance(attr, staticmethod):
+        func = attr.__func__
+        return lambda _self, msg: func(msg)
+    if inspect.isfunction(attr):
+        hook: _Hook = attr
+        return hook
+    return lambda self, msg: getattr(self, attr_name)(msg)
+
+
+class Messenger:
+    """Base class of every effect handler.
+
+    Use an instance as a context manager (``with TraceMessenger() as tr: ...``) or call it on
+    a function to get a wrapped function that runs inside it. Subclasses define
+    ``_pyro_<type>`` / ``_pyro_post_<type>`` hooks, or override ``_process_message`` /
+    ``_postprocess_message`` to see every message.
+
+    >>> with Messenger() as m:
+    ...     am_i_wrapped = bool(_STACK.get())
+    >>> am_i_wrapped, _STACK.get()
+    (True, ())
+    """
+
+    # Hook tables, built per class (see ``_build_tables``). ``_process_table`` is None when
+    # the class overrides ``_process_message``, telling the runtime to call that instead.
+    _process_hooks: ClassVar[dict[str, _Hook]] = {}
+    _postprocess_hooks: ClassVar[dict[str, _Hook]] = {}
+    _process_table: ClassVar[dict[str, _Hook] | None] = {}
+    _postprocess_table: ClassVar[dict[str, _Hook] | None] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._build_tables()
+
+    @classmethod
+    def _build_tables(cls) -> None:
+        process: dict[str, _Hook] = {}
+        postprocess: dict[str, _Hook] = {}
+        for attr_name in dir(cls):
+            if attr_name.startswith("_pyro_post_"):
+                postprocess[attr_name[len("_pyro_post_") :]] = _hook_caller(cls, attr_name)
+            elif attr_name.startswith("_pyro_"):
+                process[attr_name[len("_pyro_") :]] = _hook_caller(cls, attr_name)
+        cls._process_hooks = process
+        cls._postprocess_hooks = postprocess
+        overrides_process = cls._process_message is not Messenger._process_message
+        overrides_post = cls._postprocess_message is not Messenger._postprocess_message
+        cls._process_table = None if overrides_process else process
+        cls._postprocess_table = None if overrides_post else postprocess
+
+    @classmethod
+    def _rebuild_tables_below(cls) -> None:
+        cls._build_tables()
+        for sub in cls.__subclasses__():
+            sub._rebuild_tables_below()
+
+    def __enter__(self) -> Self:
+        stack = _STACK.get()
+        if any(frame is self for frame in stack):
+            raise ValueError("cannot install a Messenger instance twice")
+        _STACK.set((*stack, self))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        stack = _STACK.get()
+        if exc_type is None:
+            if not stack or stack[-1] is not self:
+                raise ValueError("This Messenger is not on the bottom of the stack")
+            _STACK.set(stack[:-1])
+            return
+        # On an exception, drop this messenger and everything entered after it, so the
+        # stack is as it was before ``__enter__`` whatever depth the error came from.
+        for index, frame in enumerate(stack):
+            if frame is self:
+                _STACK.set(stack[:index])
+                return
+
+    def __call__(self, fn: Callable[_P, _T]) -> Callable[_P, _T]:
+        if not callable(fn):
+            raise ValueError(f"{fn!r} is not callable, did you mean to pass it as a keyword arg?")
+        wrapper = _bound_partial(_context_wrap, self, fn)
+        functools.update_wrapper(wrapper, fn, updated=())
+        return wrapper
+
+    def _process_message(self, msg: Message) -> None:
+        hook = self._process_hooks.get(msg["type"])
+        if hook is not None:
+            hook(self, msg)
+
+    def _postprocess_message(self, msg: Message) -> None:
+        hook = self._postprocess_hooks.get(msg["type"])
+        if hook is not None:
+            hook(self, msg)
+
+    def _reset(self) -> None:
+        """Forget per-run state; called by :meth:`~ember.poutine.runtime.NonlocalExit.reset_stack`."""
+
+    def _blocks_nonlocal_exit(self, msg: Message) -> bool:
+        """Whether :meth:`NonlocalExit.reset_stack` stops at this messenger for ``msg``."""
+        return False
+
+    @classmethod
+    def register(
+        cls, fn: Callable[[Message], Any] | None = None, type: str | None = None, post: bool | None = None
+    ) -> Any:
+        """Install ``fn`` as this class's hook for messages of ``type``.
+
+        :param fn: the hook, called with the message; omit it to use ``register`` as a decorator.
+        :param type: the message type.
+        :param post: install a postprocess hook (``_pyro_post_<type>``) instead.
+        """
+        if fn is None:
+            return lambda f: cls.register(f, type=type, post=post)
+        if type is None:
+            raise ValueError("An operation type name must be provided")
+        setattr(cls, ("_pyro_post_" if post else "_pyro_") + type, staticmethod(fn))
+        cls._rebuild_tables_below()
+        return fn
+
+    @classmethod
+    def unregister(cls, fn: Callable[[Message], Any] | None = None, type: str | None = None) -> Any:
+        """Remove this class's process and postprocess hooks for ``type``."""
+        if type is None:
+            raise ValueError("An operation type name must be provided")
+        for attr_name in ("_pyro_post_" + type, "_pyro_" + type):
+            if attr_name in cls.__dict__:
+                delattr(cls, attr_name)
+        cls._rebuild_tables_below()
+        return fn
+
+
+Messenger._build_tables()
+
+
+class ReentrantMessenger(Messenger):
+    """A messenger that may be entered again while it is installed (e.g. by recursion).
+
+    Only the outermost ``__enter__`` installs it and only the matching ``__exit__`` removes it.
+    """
+
+    def __init__(self) -> None:
+        self._ref_count = 0
+
+    def __enter__(self) -> Self:
+        if self._ref_count == 0:
+            super().__enter__()
+        self._ref_count += 1
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._ref_count -= 1
+        if self._ref_count == 0:
+            super().__exit__(exc_type, exc_value, traceback)
+
+
+@contextmanager
+def block_messengers(predicate: Callable[[Messenger], bool]) -> Iterator[list[Messenger]]:
+    """Temporarily replace installed messengers matching ``predicate`` by inert ones.
+
+    The replaced messengers are neither exited nor re-entered. Yields the list of them.
+    """
+    stack = _STACK.get()
+    blocked: list[Messenger] = []
+    swapped: dict[int, Messenger] = {}
+    new_stack: list[_Frame] = []
+    for frame in stack:
+        if isinstance(frame, Messenger) and predicate(frame):
+            blocked.append(frame)
+            placeholder = Messenger()
+            swapped[id(placeholder)] = frame
+            new_stack.append(placeholder)
+        else:
+            new_stack.append(frame)
+    _STACK.set(tuple(new_stack))
+    try:
+        yield blocked
+    finally:
+        _STACK.set(tuple(swapped.get(id(frame), frame) for frame in _STACK.get()))

@@ -1,0 +1,287 @@
+"""The plate family: ``IndepMessenger`` -> ``SubsampleMessenger`` -> ``PlateMessenger``.
+
+* :class:`IndepMessenger` changes step 1 of every message: it prepends its
+  :class:`~ember.poutine.message.CondIndepStackFrame` to ``msg["cond_indep_stack"]``, so the
+  stack reads outermost first. Vectorized plates hold a dim while entered.
+* :class:`SubsampleMessenger` also scales every message by ``size / subsample_size`` and, in
+  step 3, subsamples ``param``/``subsample`` values that declare an ``event_dim``. It records
+  its subsample indices as a sample site named after the plate when it is constructed.
+* :class:`PlateMessenger` also broadcasts sample distributions to the plate shape.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import torch
+from typing_extensions import Self
+
+from ember.distributions.distribution import Distribution
+from ember.poutine.message import CondIndepStackFrame, Message, new_message
+from ember.poutine.messenger import Messenger, block_messengers
+from ember.poutine.messengers.broadcast import BroadcastMessenger
+from ember.poutine.runtime import _DIM_ALLOCATOR, apply_stack, is_validation_enabled
+
+__all__ = ["IndepMessenger", "PlateMessenger", "SubsampleMessenger", "block_plate"]
+
+
+class IndepMessenger(Messenger):
+    """Mark the sites inside as conditionally independent along ``dim``.
+
+    Entered with ``with``, it is vectorized and allocates a dim (``dim=None`` takes the
+    rightmost free one). Iterated (``for i in plate``), it is sequential: each iteration is
+    its own context with a fresh ``counter``.
+
+    :param name: a name unique among the enclosing plates.
+    :param size: the number of independent elements.
+    :param dim: a negative dim, or ``None`` to allocate one.
+    :param device: where the index tensor lives.
+    """
+
+    def __init__(self, name: str, size: int, dim: int | None = None, device: str | torch.device | None = None) -> None:
+        if size == 0 and not torch._C._get_tracing_state():
+            raise ZeroDivisionError("size cannot be zero")
+        super().__init__()
+        self._vectorized: bool | None = True if dim is not None else None
+        self._indices: torch.Tensor | None = None
+        self.name = name
+        self.dim = dim
+        self.size = size
+        self.device = device
+        self.counter = 0
+
+    def next_context(self) -> None:
+        """Start the next sequential context (a new ``counter``)."""
+        self.counter += 1
+
+    def __enter__(self) -> Self:
+        if self._vectorized is not False:
+            self._vectorized = True
+            self.dim = _DIM_ALLOCATOR.allocate(self.name, self.dim)
+        try:
+            return super().__enter__()
+        except BaseException:
+            self._free_dim()
+            raise
+
+    def __exit__(self, *args: Any) -> None:
+        self._free_dim()
+        super().__exit__(*args)
+
+    def _free_dim(self) -> None:
+        if self._vectorized is True and self.dim is not None:
+            _DIM_ALLOCATOR.free(self.name, self.dim)
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._vectorized is True or self.dim is not None:
+            raise ValueError(
+                f"cannot use plate {self.name} as both vectorized and non-vectorized"
+                "independence context"
+            )
+        self._vectorized = False
+        self.dim = None
+        for index in self.indices:
+            self.next_context()
+            with self:
+                yield index.item() if isinstance(index, torch.Tensor) else index
+
+    def _reset(self) -> None:
+        if self._vectorized:
+            self._free_dim()
+        self._vectorized = None
+        self.counter = 0
+
+    @property
+    def indices(self) -> torch.Tensor:
+        if self._indices is None:
+            self._indices = torch.arange(self.size, dtype=torch.long, device=self.device)
+        return self._indices
+
+    def _frame(self) -> CondIndepStackFrame:
+        return CondIndepStackFrame(self.name, self.dim, self.size, self.counter)
+
+    def _process_message(self, msg: Message) -> None:
+        msg["cond_indep_stack"] = (self._frame(), *msg["cond_indep_stack"])
+
+
+class _Subsample(Distribution):
+    """The distribution of a plate's subsample indices; its log density is 0.
+
+    The class name is part of the protocol: ``site_is_subsample`` recognises it by name.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        subsample_size: int | None,
+        use_cuda: bool | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
+        self.size = size
+        self.subsample_size = subsample_size
+        self.use_cuda = use_cuda
+        if use_cuda is not None and use_cuda ^ (device != "cpu"):
+            raise ValueError(f"Incompatible arg values use_cuda={use_cuda}, device={device}.")
+        self.device = torch.device(device) if device is not None else torch.tensor(()).device
+
+    def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+        if sample_shape:
+            raise NotImplementedError
+        size, subsample_size = self.size, self.subsample_size
+        if subsample_size is None or subsample_size >= size:
+            result = torch.arange(size, device=self.device)
+        else:
+            result = torch.randperm(size, device=self.device)[:subsample_size].clone()
+        return result.cuda() if self.use_cuda else result
+
+    def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return self.sample(*args, **kwargs)
+
+    def log_prob(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        result = torch.tensor(0.0, device=self.device)
+        return result.cuda() if self.use_cuda else result
+
+
+class SubsampleMessenger(IndepMessenger):
+    """An independence context that may subsample its elements and rescales log densities.
+
+    :param name: the plate name (also the name of its subsample site).
+    :param size: the full size, or ``None`` for a plate of unknown size.
+    :param subsample_size: how many indices to draw at random.
+    :param subsample: explicit indices to use.
+    :param dim: a negative dim, or ``None`` to allocate one.
+    :param use_cuda: deprecated; use ``device``.
+    :param device: where the indices live.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        size: int | None = None,
+        subsample_size: int | None = None,
+        subsample: torch.Tensor | None = None,
+        dim: int | None = None,
+        use_cuda: bool | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
+        full_size, self.subsample_size, indices = self._subsample(
+            name, size, subsample_size, subsample, use_cuda, device
+        )
+        super().__init__(name, full_size, dim, device)
+        self._indices = indices
+
+    @staticmethod
+    def _subsample(
+        name: str,
+        size: int | None,
+        subsample_size: int | None,
+        subsample: torch.Tensor | None,
+        use_cuda: bool | None,
+        device: str | torch.device | None,
+    ) -> tuple[int, int, torch.Tensor | None]:
+        if size is None:
+            assert subsample_size is None and subsample is None
+            return -1, -1, None
+        msg = new_message("sample", name, _Subsample(size, subsample_size, use_cuda, device), value=subsample)
+        apply_stack(msg)
+        subsample = msg["value"]
+        if subsample_size is None:
+            assert subsample is not None
+            subsample_size = subsample.size(0) if isinstance(subsample, torch.Tensor) else len(subsample)
+        elif subsample is not None and subsample_size != len(subsample):
+            raise ValueError(
+                f"subsample_size does not match len(subsample), {subsample_size} vs {len(subsample)}."
+                " Did you accidentally use different subsample_size in the model and guide?"
+            )
+        return size, subsample_size, subsample
+
+    def _reset(self) -> None:
+        self._indices = None
+        super()._reset()
+
+    def _process_message(self, msg: Message) -> None:
+        frame = CondIndepStackFrame(self.name, self.dim, self.subsample_size, self.counter, self.size)
+        msg["cond_indep_stack"] = (frame, *msg["cond_indep_stack"])
+        if self.size != self.subsample_size:
+            scale = msg["scale"]
+            sizes: tuple[Any, Any] = (self.size, self.subsample_size)  # tensors when traced by the JIT
+            if any(isinstance(size, torch.Tensor) for size in sizes):
+                scale = torch.as_tensor(scale)
+            msg["scale"] = scale * self.size / self.subsample_size
+
+    def _postprocess_message(self, msg: Message) -> None:
+        if msg["type"] not in ("param", "subsample") or self.dim is None:
+            return
+        event_dim = msg["kwargs"].get("event_dim")
+        if event_dim is None:
+            return
+        assert event_dim >= 0
+        dim = self.dim - event_dim
+        value = msg["value"]
+        shape = value.shape
+        if len(shape) < -dim or shape[dim] == 1:
+            return
+        if is_validation_enabled() and shape[dim] != self.size:
+            statement = (
+                f"pyro.param({msg['name']}, ..., event_dim={event_dim})"
+                if msg["type"] == "param"
+                else f"pyro.subsample(..., event_dim={event_dim})"
+            )
+            raise ValueError(
+                f"Inside pyro.plate({self.name}, {self.size}, dim={self.dim}) invalid shape of {statement}: {shape}"
+            )
+        if self.subsample_size < self.size:
+            assert self._indices is not None
+            new_value = value.index_select(dim, self._indices.to(value.device))
+            if msg["type"] == "param":
+                param = getattr(value, "_pyro_unconstrained_param", None)
+                if param is None:
+                    param = value.unconstrained()
+                if not hasattr(param, "_pyro_subsample"):
+                    param._pyro_subsample = {}
+                param._pyro_subsample[dim] = self._indices
+                new_value._pyro_unconstrained_param = param  # links the slice to its leaf, as Pyro
+            msg["value"] = new_value
+
+
+class PlateMessenger(SubsampleMessenger):
+    """A :class:`SubsampleMessenger` that also broadcasts sample sites to the plate shape.
+
+    Entering it returns the subsample indices (``None`` for a plate of unknown size).
+    """
+
+    def _process_message(self, msg: Message) -> None:
+        super()._process_message(msg)
+        BroadcastMessenger._pyro_sample(msg)
+
+    def __enter__(self) -> Any:
+        super().__enter__()
+        if self._vectorized and self._indices is not None:
+            return self.indices
+        return None
+
+
+@contextmanager
+def block_plate(name: str | None = None, dim: int | None = None, *, strict: bool = True) -> Iterator[None]:
+    """Temporarily remove one enclosing plate, chosen by ``name`` or by ``dim``.
+
+    :param strict: require exactly one match.
+    """
+    if (name is None) == (dim is None):
+        raise ValueError("Exactly one of name,dim must be specified")
+    assert name is None or isinstance(name, str)
+    assert dim is None or (isinstance(dim, int) and dim < 0)
+
+    def matches(messenger: Messenger) -> bool:
+        if not isinstance(messenger, PlateMessenger):
+            return False
+        return messenger.name == name if name is not None else messenger.dim == dim
+
+    with block_messengers(matches) as blocked:
+        if strict and len(blocked) != 1:
+            raise ValueError(
+                f"block_plate matched {len(blocked)} messengers. "
+                "Try either removing the block_plate or setting strict=False."
+            )
+        yield

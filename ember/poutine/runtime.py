@@ -1,0 +1,377 @@
+"""Ember's effect runtime: the handler stack and the life of a message.
+
+The life of a message
+=====================
+A *primitive* (:func:`ember.sample`, :func:`ember.param`, or any function wrapped by
+:func:`effectful`) that runs while at least one handler is installed builds a
+:class:`~ember.poutine.message.Message` with :func:`~ember.poutine.message.new_message` and
+passes it to :func:`apply_stack`, which walks the handler stack in four steps:
+
+1. **process**, innermost to outermost: each messenger's ``_process_message`` (by default
+   its ``_pyro_<type>`` hook) may read or rewrite the message. A messenger that sets
+   ``msg["stop"] = True`` hides the message from every messenger outside it.
+2. **default**: :func:`default_process_message` computes ``msg["value"] = fn(*args, **kwargs)``
+   unless the value is already known (``done``, observed, or set by a handler), then marks
+   the message ``done``.
+3. **postprocess**, outermost to innermost, over exactly the messengers that processed the
+   message: ``_postprocess_message`` (by default ``_pyro_post_<type>``). ``trace`` records
+   the site here, so an outer trace sees the message before inner messengers' postprocess.
+4. **continuation**: if some messenger set ``msg["continuation"]``, it runs last (``escape``
+   raises :class:`NonlocalExit` from here).
+
+The primitive then returns ``msg["value"]``. With an empty stack a primitive calls its
+function directly and builds no message at all.
+
+Global state
+============
+This module owns all of Ember's mutable global state. The handler stack and the plate and
+enumeration dimension allocators live in :class:`contextvars.ContextVar` objects holding
+immutable values, so every thread and every asyncio task sees its own stack. The param store
+is process-global, as in Pyro, and locks its own mutations.
+"""
+
+from __future__ import annotations
+
+import functools
+from contextvars import ContextVar
+from typing import Any, Callable, ClassVar, Protocol, TypeVar, overload
+
+import torch
+
+from ember.params.param_store import ParamStoreDict
+from ember.poutine.message import CondIndepStackFrame, InferDict, Message, new_message
+
+__all__ = [
+    "NonlocalExit",
+    "am_i_wrapped",
+    "apply_stack",
+    "default_process_message",
+    "effectful",
+    "get_mask",
+    "get_plates",
+]
+
+_T = TypeVar("_T")
+
+
+class _Frame(Protocol):
+    """What the runtime needs from a stack entry (a :class:`~ember.poutine.messenger.Messenger`)."""
+
+    _process_table: ClassVar[dict[str, Callable[[Any, Message], None]] | None]
+    _postprocess_table: ClassVar[dict[str, Callable[[Any, Message], None]] | None]
+
+    def _process_message(self, msg: Message) -> None: ...
+
+    def _postprocess_message(self, msg: Message) -> None: ...
+
+    def _reset(self) -> None: ...
+
+    def _blocks_nonlocal_exit(self, msg: Message) -> bool: ...
+
+
+_STACK: ContextVar[tuple[_Frame, ...]] = ContextVar("ember_handler_stack", default=())
+
+# The process-global parameter store (Pyro's ``_PYRO_PARAM_STORE``).
+_PYRO_PARAM_STORE = ParamStoreDict()
+
+# Validation flags for poutine and infer; ``ember.distributions`` uses torch's own default.
+_VALIDATION_ENABLED = __debug__
+_INFER_VALIDATION_ENABLED = __debug__
+
+
+def get_stack() -> tuple[_Frame, ...]:
+    """The handler stack of the current thread or task, outermost first."""
+    return _STACK.get()
+
+
+def set_stack(stack: tuple[_Frame, ...]) -> None:
+    _STACK.set(stack)
+
+
+def __getattr__(name: str) -> Any:
+    # Pyro code and tests read ``runtime._PYRO_STACK`` as a list; give them a snapshot.
+    if name == "_PYRO_STACK":
+        return list(_STACK.get())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def set_validation(poutine: bool | None = None, infer: bool | None = None) -> None:
+    global _VALIDATION_ENABLED, _INFER_VALIDATION_ENABLED
+    if poutine is not None:
+        _VALIDATION_ENABLED = poutine
+    if infer is not None:
+        _INFER_VALIDATION_ENABLED = infer
+
+
+def is_validation_enabled() -> bool:
+    return _VALIDATION_ENABLED
+
+
+def is_infer_validation_enabled() -> bool:
+    return _INFER_VALIDATION_ENABLED
+
+
+class _DimAllocator:
+    """Hands out plate dimensions, counted from the right (-1, -2, ...).
+
+    The allocation state is per thread and task. ``_stack[i]`` names the plate that holds
+    dim ``-1 - i`` (``None`` for a gap).
+    """
+
+    _state: ContextVar[tuple[str | None, ...]] = ContextVar("ember_plate_dims", default=())
+
+    @property
+    def _stack(self) -> list[str | None]:
+        return list(self._state.get())
+
+    def allocate(self, name: str, dim: int | None) -> int:
+        stack = list(self._state.get())
+        if name in stack:
+            raise ValueError(f"duplicate plate '{name}'")
+        if dim is None:
+            dim = -1 - next((i for i, held in enumerate(stack) if held is None), len(stack))
+        elif dim >= 0:
+            raise ValueError(f"Expected dim < 0 to index from the right, actual {dim}")
+        index = -1 - dim
+        stack.extend([None] * (index + 1 - len(stack)))
+        holder = stack[index]
+        if holder is not None:
+            raise ValueError(
+                f'at plates "{name}" and "{holder}", collide at dim={dim}\n'
+                f"\nTry moving the dim of one plate to the left, e.g. dim={dim - 1}"
+            )
+        stack[index] = name
+        self._state.set(tuple(stack))
+        return dim
+
+    def free(self, name: str, dim: int) -> None:
+        stack = list(self._state.get())
+        index = -1 - dim
+        assert stack[index] == name, f"plate {name} does not hold dim={dim}"
+        stack[index] = None
+        while stack and stack[-1] is None:
+            stack.pop()
+        self._state.set(tuple(stack))
+
+
+_DIM_ALLOCATOR = _DimAllocator()
+
+
+class _EnumState:
+    __slots__ = ("next_available_dim", "next_available_id", "dim_to_id")
+
+    def __init__(self, next_available_dim: float, next_available_id: int, dim_to_id: dict[int, int]):
+        self.next_available_dim = next_available_dim
+        self.next_available_id = next_available_id
+        self.dim_to_id = dim_to_id
+
+
+class _EnumAllocator:
+    """Hands out enumeration dimensions (to the left of all plates) and unique ids.
+
+    The state persists across enumeration handlers until :meth:`set_first_available_dim`
+    resets it, so a model enumerated after its guide allocates to the left of the guide's
+    dims. It is per thread and task; each update stores a fresh state object.
+    """
+
+    _state: ContextVar[_EnumState] = ContextVar(
+        "ember_enum_dims", default=_EnumState(-float("inf"), 0, {})
+    )
+
+    @property
+    def next_available_dim(self) -> float:
+        return self._state.get().next_available_dim
+
+    @property
+    def next_available_id(self) -> int:
+        return self._state.get().next_available_id
+
+    @property
+    def dim_to_id(self) -> dict[int, int]:
+        return self._state.get().dim_to_id
+
+    def set_first_available_dim(self, first_available_dim: int) -> None:
+        assert first_available_dim < 0, first_available_dim
+        self._state.set(_EnumState(first_available_dim, 0, {}))
+
+    def allocate(self, scope_dims: set[int] | None = None) -> tuple[int, int]:
+        state = self._state.get()
+        if state.next_available_dim == -float("inf"):
+            raise ValueError(
+                "max_plate_nesting must be set to a finite value for parallel enumeration"
+            )
+        id_ = state.next_available_id
+        dim = int(state.next_available_dim)
+        if scope_dims is None:
+            self._state.set(_EnumState(dim - 1, id_ + 1, {**state.dim_to_id, dim: id_}))
+        else:
+            while dim in scope_dims:
+                dim -= 1
+            self._state.set(_EnumState(state.next_available_dim, id_ + 1, state.dim_to_id))
+        return dim, id_
+
+
+_ENUM_ALLOCATOR = _EnumAllocator()
+
+
+class NonlocalExit(Exception):
+    """Raised (from a continuation) to abandon the rest of a model run at ``site``.
+
+    :param site: the message at which execution stopped.
+    """
+
+    def __init__(self, site: Message, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.site = site
+
+    def reset_stack(self) -> None:
+        """Reset the enclosing messengers, innermost first, up to one that blocks the site."""
+        for frame in reversed(_STACK.get()):
+            frame._reset()
+            if frame._blocks_nonlocal_exit(self.site):
+                break
+
+
+def default_process_message(msg: Message) -> None:
+    """Step 2 of the lifecycle: compute the value unless it is already known."""
+    if not (msg["done"] or msg["is_observed"] or msg["value"] is not None):
+        msg["value"] = msg["fn"](*msg["args"], **msg["kwargs"])
+    msg["done"] = True
+
+
+def apply_stack(msg: Message) -> None:
+    """Run ``msg`` through the current handler stack (see the module docstring).
+
+    Messengers that keep the base ``_process_message`` are dispatched straight from their
+    class's hook table, skipping one Python call per frame per message.
+    """
+    stack = _STACK.get()
+    reached = 0
+    for frame in reversed(stack):
+        reached += 1
+        table = frame._process_table
+        if table is None:
+            frame._process_message(msg)
+        else:
+            # The type is read per frame: a messenger may change it (``lift`` turns params
+            # into samples for the frames outside it).
+            hook = table.get(msg["type"])
+            if hook is not None:
+                hook(frame, msg)
+        if msg["stop"]:
+            break
+
+    default_process_message(msg)
+
+    for frame in stack[len(stack) - reached :]:
+        table = frame._postprocess_table
+        if table is None:
+            frame._postprocess_message(msg)
+        else:
+            hook = table.get(msg["type"])
+            if hook is not None:
+                hook(frame, msg)
+
+    continuation = msg["continuation"]
+    if continuation is not None:
+        continuation(msg)
+
+
+def am_i_wrapped() -> bool:
+    """Whether any handler is installed in the current thread or task."""
+    return bool(_STACK.get())
+
+
+@overload
+def effectful(fn: None = None, type: str | None = None) -> Callable[[Callable[..., _T]], Callable[..., _T]]: ...
+
+
+@overload
+def effectful(fn: Callable[..., _T], type: str | None = None) -> Callable[..., _T]: ...
+
+
+def effectful(
+    fn: Callable[..., _T] | None = None, type: str | None = None
+) -> Callable[..., _T] | Callable[[Callable[..., _T]], Callable[..., _T]]:
+    """Turn ``fn`` into a primitive of the given ``type`` that handlers can intercept.
+
+    The result takes three extra keyword arguments, ``name``, ``infer`` and ``obs``, that are
+    not passed on to ``fn``. With no handler installed it simply returns
+    ``fn(*args, **kwargs)``.
+
+    :param fn: the function to wrap; omit it to use ``effectful(type=...)`` as a decorator.
+    :param type: the message type, e.g. ``"sample"``; any string but ``"message"``.
+
+    >>> double = effectful(lambda x: 2 * x, type="double")
+    >>> double(3, name="d")
+    6
+    """
+    if fn is None:
+
+        def decorator(inner: Callable[..., _T]) -> Callable[..., _T]:
+            return effectful(inner, type=type)
+
+        return decorator
+    if getattr(fn, "_is_effectful", False):
+        return fn
+    assert type is not None, f"must provide a type label for operation {fn}"
+    assert type != "message", "cannot use 'message' as keyword"
+    op_type: str = type
+    wrapped_fn: Callable[..., _T] = fn
+
+    @functools.wraps(fn)
+    def _effectful_fn(
+        *args: Any,
+        name: str | None = None,
+        infer: InferDict | None = None,
+        obs: Any = None,
+        **kwargs: Any,
+    ) -> _T:
+        if not _STACK.get():
+            return wrapped_fn(*args, **kwargs)
+        msg = new_message(
+            op_type,
+            name,
+            wrapped_fn,
+            args,
+            kwargs,
+            value=obs,
+            is_observed=obs is not None,
+            infer=infer,
+        )
+        apply_stack(msg)
+        value: _T = msg["value"]
+        return value
+
+    _effectful_fn._is_effectful = True  # type: ignore[attr-defined]  # marker read by effectful itself
+    return _effectful_fn
+
+
+def _inspect() -> Message:
+    """Send an untraced ``inspect`` message through the whole stack and return it."""
+    msg = new_message(
+        "inspect",
+        "_pyro_inspect",
+        lambda: True,
+        infer={"_do_not_trace": True},
+    )
+    apply_stack(msg)
+    return msg
+
+
+def get_mask() -> bool | torch.Tensor | None:
+    """The mask the enclosing ``mask`` handlers would apply here (``None`` if none).
+
+    Expensive computations that only matter for log densities can be skipped when this
+    returns ``False``, e.g. under :class:`~ember.infer.Predictive`.
+    """
+    if not _STACK.get():
+        return None
+    return _inspect()["mask"]
+
+
+def get_plates() -> tuple[CondIndepStackFrame, ...]:
+    """The enclosing plates, outermost first."""
+    if not _STACK.get():
+        return ()
+    return _inspect()["cond_indep_stack"]
