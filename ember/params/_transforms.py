@@ -28,17 +28,21 @@ _RENAMEABLE_ERRORS = frozenset(
 )
 
 
-def _is_stateless(transform: Transform) -> bool:
-    """Whether ``transform`` and every transform inside it cache nothing between calls.
+def _is_stateless(transform: Transform, seen: set[int] | None = None) -> bool:
+    """Whether ``transform`` and every transform it refers to cache nothing between calls.
 
     Only such a transform may be reused across reads: a caching one would hand back a tensor
-    from an earlier autograd graph.
+    from an earlier autograd graph. ``seen`` breaks the ``t._inv._inv is t`` cycles.
     """
+    seen = set() if seen is None else seen
+    if id(transform) in seen:
+        return True
+    seen.add(id(transform))
     if getattr(transform, "_cache_size", 0) != 0:
         return False
     children: list[object] = [*getattr(transform, "parts", ()), *getattr(transform, "transforms", ())]
     children += [getattr(transform, "base_transform", None), getattr(transform, "_inv", None)]
-    return all(_is_stateless(child) for child in children if isinstance(child, Transform))
+    return all(_is_stateless(child, seen) for child in children if isinstance(child, Transform))
 
 
 def forward_map(constraint: Constraint) -> TensorMap | None:

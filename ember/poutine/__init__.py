@@ -34,6 +34,13 @@ from ember.poutine.runtime import NonlocalExit, get_mask, get_plates
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import enable_validation, is_validation_enabled
 
+# --- exports: helper A ---
+# --- end helper A exports ---
+# --- exports: helper B ---
+# --- end helper B exports ---
+# --- exports: helper C ---
+# --- end helper C exports ---
+
 __all__ = [
     "BlockMessenger",
     "BroadcastMessenger",

@@ -28,6 +28,13 @@ from ember.poutine.messengers.substitute import SubstituteMessenger
 from ember.poutine.messengers.trace import TraceHandler, TraceMessenger
 from ember.poutine.messengers.uncondition import UnconditionMessenger
 
+# --- imports: do/equalize/infer_config/escape/queue (helper A) ---
+# --- end helper A imports ---
+# --- imports: enum/config_enumerate/markov (helper B) ---
+# --- end helper B imports ---
+# --- imports: reparam/collapse/guide (helper C) ---
+# --- end helper C imports ---
+
 __all__ = [
     "Handler",
     "block",
@@ -98,6 +105,13 @@ scale = Handler(ScaleMessenger, "scale")
 seed = Handler(SeedMessenger, "seed")
 substitute = Handler(SubstituteMessenger, "substitute")
 uncondition = Handler(UnconditionMessenger, "uncondition")
+
+# --- handlers: helper A ---
+# --- end helper A handlers ---
+# --- handlers: helper B ---
+# --- end helper B handlers ---
+# --- handlers: helper C ---
+# --- end helper C handlers ---
 
 
 @overload

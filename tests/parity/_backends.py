@@ -230,17 +230,22 @@ def assert_same_error(program: Callable[[Backend], object], seed: int = 0) -> tu
     """Both backends raise the same exception type; Pyro's text is kept in Ember's.
 
     Ember may add detail: every line of Pyro's message must appear, in order, inside a line
-    of Ember's. Ember's handler stack, plate allocator and param store must be as before.
+    of Ember's. Afterwards Ember's handler stack and plate allocator must be as before, and
+    its param store must hold the same names as Pyro's (params created before the error stay).
     Returns ``(ember_error, pyro_error)``.
     """
     errors: list[BaseException] = []
+    param_names: list[list[str]] = []
+    ember_before: EmberState | None = None
+    ember_after: EmberState | None = None
     for backend in BACKENDS:
         ember.clear_param_store()
         pyro.clear_param_store()
         ember.enable_validation(True)
         pyro.enable_validation(True)
         torch.manual_seed(seed)
-        before = EmberState.capture()
+        if backend is EMBER:
+            ember_before = EmberState.capture()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -250,9 +255,14 @@ def assert_same_error(program: Callable[[Backend], object], seed: int = 0) -> tu
         else:
             raise AssertionError(f"{backend.name} raised nothing")
         if backend is EMBER:
-            assert EmberState.capture() == before, "ember's global state changed after the error"
+            ember_after = EmberState.capture()
+        param_names.append(sorted(backend.pyro.get_param_store().keys()))
     ours, theirs = errors
     assert type(ours) is type(theirs), f"ember raised {type(ours).__name__}: {ours}; pyro {type(theirs).__name__}"
+    assert ember_before is not None and ember_after is not None
+    assert ember_after.stack == ember_before.stack, "ember left handlers installed after the error"
+    assert ember_after.plates == ember_before.plates, "ember left plate dims allocated after the error"
+    assert ember_after.params == param_names[1], "ember's param store differs from pyro's after the error"
     ours_text, theirs_text = _message(ours), _message(theirs)
     assert _lines_in_order(theirs_text, ours_text), f"pyro's message\n{theirs_text!r}\nnot in ember's\n{ours_text!r}"
     return ours, theirs

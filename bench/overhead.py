@@ -1,0 +1,157 @@
+"""Handler overhead: Ember vs pyro-ppl vs bare torch, on a model of 100 scalar sample sites.
+
+Times ``trace(model).get_trace().log_prob_sum()`` with the model wrapped in 0, 1, 3 and 6
+pass-through handlers (scale, mask, condition, block, substitute, replay: every site goes
+through unchanged), for Ember and for pyro-ppl, next to hand-written torch doing the same
+distribution constructions, draws and log-density sums with no handlers and no trace.
+
+All contenders run in one process and are interleaved: each round times every
+(contender, depth) pair once, in an order rotated from round to round, so slow drift in the
+machine hits all of them alike. Reported numbers are medians over rounds of the mean time of
+one call within a round.
+
+Run ``python bench/overhead.py`` (about a minute) or ``--quick`` (a few seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import platform
+import statistics
+import time
+from typing import Any, Callable
+
+import pyro
+import pyro.distributions
+import pyro.poutine
+import torch
+
+import ember
+import ember.distributions
+import ember.poutine
+
+NUM_SITES = 100
+DEPTHS = (0, 1, 3, 6)
+SITE_NAMES = tuple(f"x{i}" for i in range(NUM_SITES))
+
+
+def make_model(lib: Any, dist: Any) -> Callable[[], None]:
+    """The benchmark model for one library: 100 scalar ``Normal(0., 1.)`` sample sites."""
+    sample = lib.sample
+    normal = dist.Normal
+
+    def model() -> None:
+        for name in SITE_NAMES:
+            sample(name, normal(0.0, 1.0))
+
+    return model
+
+
+def wrap(model: Callable[[], None], poutine: Any, depth: int) -> Callable[[], None]:
+    """``model`` inside the first ``depth`` of six pass-through handlers (first = innermost)."""
+    handlers: list[Callable[[Callable[[], None]], Callable[[], None]]] = [
+        lambda fn: poutine.scale(fn, scale=1.0),
+        lambda fn: poutine.mask(fn, mask=True),
+        lambda fn: poutine.condition(fn, data={}),
+        lambda fn: poutine.block(fn, hide=[]),
+        lambda fn: poutine.substitute(fn, data={}),
+        lambda fn: poutine.replay(fn, trace=poutine.Trace()),
+    ]
+    for handler in handlers[:depth]:
+        model = handler(model)
+    return model
+
+
+def make_traced_step(lib: Any, dist: Any, poutine: Any, depth: int) -> Callable[[], object]:
+    traced = poutine.trace(wrap(make_model(lib, dist), poutine, depth))
+
+    def step() -> object:
+        result: object = traced.get_trace().log_prob_sum()
+        return result
+
+    return step
+
+
+def torch_step() -> object:
+    """The same work by hand: build, draw, score and sum, with no handlers and no trace."""
+    normal = torch.distributions.Normal
+    total: torch.Tensor | float = 0.0
+    for _ in SITE_NAMES:
+        d = normal(0.0, 1.0)
+        value = d.rsample()
+        total = total + d.log_prob(value).sum()
+    return total
+
+
+def time_per_call(step: Callable[[], object], inner: int) -> float:
+    """Mean seconds per call over ``inner`` back-to-back calls, with the GC paused."""
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for _ in range(inner):
+            step()
+        return (time.perf_counter() - start) / inner
+    finally:
+        gc.enable()
+
+
+def run(rounds: int, inner: int, warmup: int) -> dict[tuple[str, int], list[float]]:
+    jobs: list[tuple[str, int, Callable[[], object]]] = []
+    for depth in DEPTHS:
+        jobs.append(("ember", depth, make_traced_step(ember, ember.distributions, ember.poutine, depth)))
+        jobs.append(("pyro", depth, make_traced_step(pyro, pyro.distributions, pyro.poutine, depth)))
+        jobs.append(("torch", depth, torch_step))
+    for _, _, step in jobs:
+        for _ in range(warmup):
+            step()
+    samples: dict[tuple[str, int], list[float]] = {(name, depth): [] for name, depth, _ in jobs}
+    for r in range(rounds):
+        shift = r % len(jobs)
+        order = jobs[shift:] + jobs[:shift]
+        if r % 2:
+            order.reverse()
+        for name, depth, step in order:
+            samples[(name, depth)].append(time_per_call(step, inner))
+    return samples
+
+
+def report(samples: dict[tuple[str, int], list[float]], rounds: int, inner: int) -> str:
+    def median_us(name: str, depth: int) -> float:
+        return statistics.median(samples[(name, depth)]) * 1e6
+
+    header = (
+        f"trace(model).get_trace().log_prob_sum(), {NUM_SITES} scalar Normal sites; "
+        f"median of {rounds} rounds x {inner} calls\n"
+        f"torch {torch.__version__}, pyro-ppl {pyro.__version__}, ember {ember.__version__}, "
+        f"python {platform.python_version()}, torch threads {torch.get_num_threads()}\n"
+    )
+    columns = ("handlers", "ember us", "pyro us", "torch us", "ember/pyro", "ember/torch")
+    rows = [columns]
+    for depth in DEPTHS:
+        e, p, t = median_us("ember", depth), median_us("pyro", depth), median_us("torch", depth)
+        rows.append((str(depth), f"{e:,.0f}", f"{p:,.0f}", f"{t:,.0f}", f"{e / p:.2f}x", f"{e / t:.2f}x"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return header + "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--rounds", type=int, default=30, help="interleaved rounds (default 30)")
+    parser.add_argument("--inner", type=int, default=10, help="calls timed together per round (default 10)")
+    parser.add_argument("--quick", action="store_true", help="5 rounds x 3 calls, for a smoke run")
+    args = parser.parse_args()
+    rounds, inner, warmup = (5, 3, 2) if args.quick else (args.rounds, args.inner, 5)
+    if args.quick and args.rounds != parser.get_default("rounds"):
+        rounds = args.rounds
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    samples = run(rounds, inner, warmup)
+    print(report(samples, rounds, inner))
+
+
+if __name__ == "__main__":
+    main()
