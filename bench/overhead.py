@@ -78,7 +78,7 @@ def torch_step() -> object:
     normal = torch.distributions.Normal
     total: torch.Tensor | float = 0.0
     for _ in SITE_NAMES:
-        d = normal(0.0, 1.0)
+        d: Any = normal(0.0, 1.0)  # Any: torch's log_prob is unannotated
         value = d.rsample()
         total = total + d.log_prob(value).sum()
     return total

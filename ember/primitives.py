@@ -92,7 +92,10 @@ def _not_a_distribution(name: str, fn: object) -> TypeError:
     hint = ""
     if isinstance(fn, torch.distributions.Distribution):
         hint = f"; use ember.distributions.{type(fn).__name__} rather than torch.distributions.{type(fn).__name__}"
-    return TypeError(f"sample site '{name}' expects a distribution, got {type(fn).__name__}: {fn!r}{hint}")
+    return TypeError(
+        f"'{type(fn).__name__}' object is not callable: sample site '{name}' expects a distribution, "
+        f"got {fn!r}{hint}"
+    )
 
 
 def sample(

@@ -51,7 +51,7 @@ def main() -> None:
     guide_trace = poutine.trace(guide).get_trace(data)
     model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(data)
     elbo = model_trace.log_prob_sum() - guide_trace.log_prob_sum()
-    print(f"one-sample ELBO estimate: {float(elbo):.4f}")
+    print(f"one-sample ELBO estimate: {float(torch.as_tensor(elbo).detach()):.4f}")
 
     # Gradients flow back to the guide's parameters through the reparameterized samples.
     torch.as_tensor(elbo).backward()

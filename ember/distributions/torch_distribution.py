@@ -235,7 +235,7 @@ class MaskedDistribution(_Wrapper):
 
     >>> import ember.distributions as dist
     >>> d = dist.Normal(torch.zeros(2), 1.0).mask(torch.tensor([True, False]))
-    >>> d.log_prob(torch.tensor([0.0, float("nan")]))
+    >>> d.log_prob(torch.tensor([0.0, 100.0]))
     tensor([-0.9189,  0.0000])
     """
 

@@ -35,8 +35,18 @@ from ember.poutine.trace_struct import Trace
 from ember.poutine.util import enable_validation, is_validation_enabled
 
 # --- exports: helper A ---
+from ember.poutine.handlers import do, equalize, escape, infer_config, queue
+from ember.poutine.messengers.do import DoMessenger
+from ember.poutine.messengers.equalize import EqualizeMessenger
+from ember.poutine.messengers.escape import EscapeMessenger
+from ember.poutine.messengers.infer_config import InferConfigMessenger
 # --- end helper A exports ---
 # --- exports: helper B ---
+from ember.poutine.enumerate_config import config_enumerate
+from ember.poutine.handlers import enum, markov
+from ember.poutine.messengers.enum import EnumMessenger
+from ember.poutine.messengers.markov import MarkovMessenger
+
 # --- end helper B exports ---
 # --- exports: helper C ---
 # --- end helper C exports ---
@@ -84,4 +94,18 @@ __all__ = [
     "uncondition",
     "unwrap",
     "util",
+    "EnumMessenger",  # helper B
+    "MarkovMessenger",  # helper B
+    "config_enumerate",  # helper B
+    "enum",  # helper B
+    "markov",  # helper B
+    "DoMessenger",  # helper A
+    "EqualizeMessenger",  # helper A
+    "EscapeMessenger",  # helper A
+    "InferConfigMessenger",  # helper A
+    "do",  # helper A
+    "equalize",  # helper A
+    "escape",  # helper A
+    "infer_config",  # helper A
+    "queue",  # helper A
 ]

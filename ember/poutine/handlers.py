@@ -29,8 +29,18 @@ from ember.poutine.messengers.trace import TraceHandler, TraceMessenger
 from ember.poutine.messengers.uncondition import UnconditionMessenger
 
 # --- imports: do/equalize/infer_config/escape/queue (helper A) ---
+from ember.poutine.messengers.do import DoMessenger
+from ember.poutine.messengers.equalize import EqualizeMessenger
+from ember.poutine.messengers.escape import EscapeMessenger
+from ember.poutine.messengers.infer_config import InferConfigMessenger
+from ember.poutine.queue import queue as queue  # typed by hand: it re-runs fn, so it is no messenger
 # --- end helper A imports ---
 # --- imports: enum/config_enumerate/markov (helper B) ---
+from collections.abc import Iterator
+
+from ember.poutine.messengers.enum import EnumMessenger
+from ember.poutine.messengers.markov import MarkovMessenger
+
 # --- end helper B imports ---
 # --- imports: reparam/collapse/guide (helper C) ---
 # --- end helper C imports ---
@@ -107,8 +117,68 @@ substitute = Handler(SubstituteMessenger, "substitute")
 uncondition = Handler(UnconditionMessenger, "uncondition")
 
 # --- handlers: helper A ---
+do = Handler(DoMessenger, "do")
+equalize = Handler(EqualizeMessenger, "equalize")
+escape = Handler(EscapeMessenger, "escape")
+infer_config = Handler(InferConfigMessenger, "infer_config")
 # --- end helper A handlers ---
 # --- handlers: helper B ---
+enum = Handler(EnumMessenger, "enum")
+
+
+@overload
+def markov(
+    fn: None = None, history: int = 1, keep: bool = False, dim: int | None = None, name: str | None = None
+) -> MarkovMessenger: ...
+
+
+@overload
+def markov(
+    fn: Callable[_Q, _T], history: int = 1, keep: bool = False, dim: int | None = None, name: str | None = None
+) -> Callable[_Q, _T]: ...
+
+
+@overload
+def markov(
+    fn: Iterable[_T], history: int = 1, keep: bool = False, dim: int | None = None, name: str | None = None
+) -> Iterator[_T]: ...
+
+
+def markov(
+    fn: Callable[..., Any] | Iterable[Any] | None = None,
+    history: int = 1,
+    keep: bool = False,
+    dim: int | None = None,
+    name: str | None = None,
+) -> MarkovMessenger | Callable[..., Any] | Iterator[Any]:
+    """Declare Markov structure: a context manager, a decorator, or a loop over steps.
+
+    ``markov()`` returns a :class:`MarkovMessenger`; ``markov(fn)`` wraps a (typically
+    recursive) function in one; ``markov(iterable)`` yields the items of ``iterable``,
+    entering one more markov context per item, so step ``t`` depends only on the
+    ``history`` steps before it.
+
+    :param fn: nothing, a function, or an iterable.
+    :param history: how many previous contexts a site may depend on.
+    :param keep: let sibling contexts entered later at the same depth see earlier ones.
+    :param dim: reserved; must be ``None``.
+    :param name: reserved; must be ``None``.
+
+    >>> import ember, torch
+    >>> import ember.distributions as dist
+    >>> tr = trace(lambda: [ember.sample(f"x{t}", dist.Normal(0.0, 1.0)) for t in markov(range(3))]).get_trace()
+    >>> dict(tr.nodes["x2"]["infer"]["_markov_scope"])
+    {'x1': 1}
+    """
+    messenger = MarkovMessenger(history=history, keep=keep, dim=dim, name=name)
+    if fn is None:
+        return messenger
+    if callable(fn):
+        return messenger(fn)
+    # Like Pyro, anything else is taken as an iterable (a TypeError surfaces on iteration).
+    return messenger.iterate(fn)
+
+
 # --- end helper B handlers ---
 # --- handlers: helper C ---
 # --- end helper C handlers ---

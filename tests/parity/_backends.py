@@ -149,9 +149,16 @@ def assert_same_value(ours: Any, theirs: Any, where: str = "value") -> None:
     elif isinstance(theirs, float):
         assert isinstance(ours, float), f"{where}: ember gave {ours!r}, pyro the float {theirs!r}"
         assert math.isclose(ours, theirs, rel_tol=_RTOL, abs_tol=_ATOL), f"{where}: {ours} vs {theirs}"
-    else:
-        assert type(ours).__name__ == type(theirs).__name__, f"{where}: {ours!r} vs {theirs!r}"
+    elif isinstance(theirs, (int, str)):
+        assert type(ours) is type(theirs), f"{where}: {ours!r} vs {theirs!r}"
         assert ours == theirs, f"{where}: {ours!r} vs {theirs!r}"
+    else:
+        # Other objects (a plate's ``_Subsample`` fn, constraints): same class name and the
+        # same public attributes that both sides have.
+        assert type(ours).__name__ == type(theirs).__name__, f"{where}: {ours!r} vs {theirs!r}"
+        for attr in ("size", "subsample_size", "event_dim"):
+            if hasattr(theirs, attr):
+                assert_same_value(getattr(ours, attr, None), getattr(theirs, attr), f"{where}.{attr}")
 
 
 def assert_traces_match(ours: Any, theirs: Any, *, check_log_prob: bool = True) -> None:
@@ -174,6 +181,9 @@ def assert_traces_match(ours: Any, theirs: Any, *, check_log_prob: bool = True) 
         assert_same_value(ours_site["value"], theirs_site["value"], f"{name}.value")
         if kind == "return":
             continue
+        assert sorted(ours_site) == sorted(theirs_site), f"{name}: node keys {sorted(ours_site)} vs {sorted(theirs_site)}"
+        for key in ("name", "done", "stop", "continuation", "args", "kwargs"):
+            assert_same_value(ours_site.get(key), theirs_site.get(key), f"{name}.{key}")
         assert_same_value(ours_site["scale"], theirs_site["scale"], f"{name}.scale")
         assert_same_value(ours_site["mask"], theirs_site["mask"], f"{name}.mask")
         assert_same_value(dict(ours_site["infer"]), dict(theirs_site["infer"]), f"{name}.infer")
@@ -182,18 +192,15 @@ def assert_traces_match(ours: Any, theirs: Any, *, check_log_prob: bool = True) 
     assert ours.format_shapes() == theirs.format_shapes()
     if not check_log_prob:
         return
-    assert_same_value(_as_tensor(ours.log_prob_sum()), _as_tensor(theirs.log_prob_sum()), "log_prob_sum")
+    assert_same_value(ours.log_prob_sum(), theirs.log_prob_sum(), "log_prob_sum")
     ours.compute_log_prob()
     theirs.compute_log_prob()
     assert ours.format_shapes() == theirs.format_shapes()
     for name, theirs_site in theirs.nodes.items():
+        ours_site = ours.nodes[name]
+        assert sorted(ours_site) == sorted(theirs_site), f"{name}: node keys {sorted(ours_site)} vs {sorted(theirs_site)}"
         if "log_prob" in theirs_site:
             assert_same_value(ours.nodes[name]["log_prob"], theirs_site["log_prob"], f"{name}.log_prob")
-
-
-def _as_tensor(value: Any) -> Any:
-    # Pyro returns the float 0.0 for a trace without sample sites, a tensor otherwise.
-    return torch.as_tensor(value) if isinstance(value, float) else value
 
 
 # ---------------------------------------------------------------------------------------------

@@ -197,3 +197,82 @@ def test_handler_error_inside_nested_handlers_leaves_stack_clean_like_pyro() -> 
                 b.pyro.param("never_stored")
 
     assert_same_error(program)
+
+
+def test_block_with_hide_fn_and_expose_fn_error_matches_pyro() -> None:
+    def program(b: Backend) -> Any:
+        return b.poutine.block(hide_fn=lambda msg: True, expose_fn=lambda msg: True)
+
+    assert_same_error(program)
+
+
+def test_block_hiding_and_exposing_one_site_error_matches_pyro() -> None:
+    def program(b: Backend) -> Any:
+        return b.poutine.block(hide=["a"], expose=["a"])
+
+    assert_same_error(program)
+
+
+def test_block_expose_all_without_hide_all_false_error_matches_pyro() -> None:
+    def program(b: Backend) -> Any:
+        return b.poutine.block(expose_all=True)
+
+    assert_same_error(program)
+
+
+def test_trace_with_unknown_graph_type_error_matches_pyro() -> None:
+    def program(b: Backend) -> Any:
+        return b.poutine.trace(lambda: None, graph_type="sparse")
+
+    assert_same_error(program)
+
+
+def test_condition_given_only_a_dict_error_matches_pyro() -> None:
+    def program(b: Backend) -> Any:
+        return b.poutine.condition({"a": torch.tensor(1.0)})
+
+    assert_same_error(program)
+
+
+@pytest.mark.parametrize("traced", [False, True], ids=["bare", "traced"])
+def test_sample_from_a_non_distribution_error_matches_pyro(traced: bool) -> None:
+    def program(b: Backend) -> Any:
+        def model() -> Any:
+            return b.pyro.sample("x", 3.0)
+
+        return _traced(b, model) if traced else model()
+
+    assert_same_error(program)
+
+
+def test_plate_used_vectorized_then_sequential_error_matches_pyro() -> None:
+    def program(b: Backend) -> Any:
+        q = b.pyro.plate("q", 2)
+        with q:
+            pass
+        for _ in q:
+            pass
+
+    assert_same_error(program)
+
+
+def test_replay_of_an_observed_guide_site_error_matches_pyro() -> None:
+    def program(b: Backend) -> Any:
+        def model() -> None:
+            b.pyro.sample("z", b.dist.Normal(0.0, 1.0))
+
+        def observed() -> None:
+            b.pyro.sample("z", b.dist.Normal(0.0, 1.0), obs=torch.tensor(0.0))
+
+        guide_tr = b.poutine.trace(observed).get_trace()
+        return b.poutine.trace(b.poutine.replay(model, trace=guide_tr)).get_trace()
+
+    assert_same_error(program)
+
+
+def test_subsample_data_of_wrong_size_error_matches_pyro() -> None:
+    def program(b: Backend) -> Any:
+        with b.pyro.plate("N", 10, subsample_size=2):
+            return b.pyro.subsample(torch.zeros(4), event_dim=0)
+
+    assert_same_error(program)

@@ -110,7 +110,7 @@ def sequential_plates_model(pyro: Any, dist: Any, poutine: Any) -> Any:
     counters = []
     for i in pyro.plate("s", 3):
         x = pyro.sample(f"x_{i}", dist.Normal(0.0, 1.0))
-        with pyro.plate("v", 2):
+        with pyro.plate(f"v_{i}", 2):
             pyro.sample(f"y_{i}", dist.Normal(x, 1.0))
         counters.append(i)
     with pyro.plate("outer", 2):
@@ -330,3 +330,68 @@ def test_get_plates_matches_pyro() -> None:
 
     ours, theirs = run_both(program)
     assert ours == theirs
+
+
+def infer_and_observe_model(pyro: Any, dist: Any, poutine: Any) -> Any:
+    a = pyro.sample("a", dist.Bernoulli(0.3), infer={"enumerate": "parallel", "expand": False})
+    b = pyro.sample("b", dist.Normal(0.0, 1.0), obs=torch.tensor(0.5), infer={"is_observed": False})
+    c = pyro.sample("c", dist.Normal(0.0, 1.0), obs=torch.tensor(0.5), infer={"is_auxiliary": True})
+    with pyro.plate("full", 10, subsample_size=10) as idx:
+        d = pyro.sample("d", dist.Normal(0.0, 1.0))
+    with pyro.plate("tensor_size", torch.tensor(5), subsample_size=2):
+        e = pyro.sample("e", dist.Normal(0.0, 1.0))
+    return a, b, c, d, e, idx
+
+
+def module_model(pyro: Any, dist: Any, poutine: Any) -> Any:
+    torch.manual_seed(123)
+    net = pyro.module("lin", torch.nn.Linear(2, 1))
+    x = torch.ones(3, 2)
+    with pyro.plate("N", 3):
+        pyro.sample("y", dist.Normal(net(x).squeeze(-1), 1.0), obs=torch.zeros(3))
+    return sorted(name for name, _ in net.named_parameters())
+
+
+def nested_traces_model(pyro: Any, dist: Any, poutine: Any) -> Any:
+    a = pyro.sample("a", dist.Normal(0.0, 1.0))
+    inner = poutine.trace(lambda: pyro.sample("b", dist.Normal(a, 1.0))).get_trace()
+    return list(inner.nodes)
+
+
+EXTRA_CASES: dict[str, Callable[[Backend], Any]] = {
+    "infer_and_observe": trace_of(infer_and_observe_model),
+    "module": trace_of(module_model),
+    "nested_traces": trace_of(nested_traces_model),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EXTRA_CASES))
+def test_extra_model_trace_matches_pyro(case: str) -> None:
+    assert_traces_match(*run_both(EXTRA_CASES[case]))
+
+
+def test_log_prob_sum_with_site_filter_and_format_shapes_last_site_match_pyro() -> None:
+    ours, theirs = run_both(CASES["nested_plates_auto"])
+    keep: Callable[[str, Any], bool] = lambda name, site: name != "y"
+    assert_same_value(ours.log_prob_sum(keep), theirs.log_prob_sum(keep))
+    assert ours.format_shapes(last_site="s") == theirs.format_shapes(last_site="s")
+    assert ours.format_shapes(title="Model:") == theirs.format_shapes(title="Model:")
+    assert ours.stochastic_nodes == theirs.stochastic_nodes
+    assert ours.observation_nodes == theirs.observation_nodes
+    assert ours.param_nodes == theirs.param_nodes
+    assert ours.reparameterized_nodes == theirs.reparameterized_nodes
+
+
+def test_observe_outside_inference_warns_like_pyro() -> None:
+    import warnings
+
+    def program(b: Backend) -> Any:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            x = b.pyro.sample("x", b.dist.Normal(0.0, 1.0), obs=torch.tensor(2.0))
+            b.pyro.factor("f", torch.tensor(-1.0))
+            d = b.pyro.deterministic("d", torch.tensor(3.0))
+        return x, d, [(w.category.__name__, str(w.message)) for w in caught]
+
+    ours, theirs = run_both(program)
+    assert_same_value(ours, theirs)

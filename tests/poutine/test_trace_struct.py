@@ -196,7 +196,7 @@ def test_pack_tensors_symbols() -> None:
     tr.compute_log_prob()
     tr.pack_tensors()
     assert tr.plate_to_symbol == {"p": "a"}
-    assert tr.nodes["c"]["packed"]["log_prob"]._pyro_dims == "a"  # type: ignore[attr-defined]
+    assert tr.nodes["c"]["packed"]["log_prob"]._pyro_dims == "a"
     bad = Trace()
     bad.add_node(
         "b", type="sample", name="b", fn=dist.Normal(torch.zeros(3), 1.0), value=torch.zeros(3),

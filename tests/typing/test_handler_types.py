@@ -67,7 +67,7 @@ def test_wrong_argument_types_are_static_errors() -> None:
     # Each line below would fail mypy without its ignore; the unused-ignore check
     # (warn_unused_ignores under --strict) proves mypy rejects them.
     try:
-        poutine.scale(model, scale="big")  # type: ignore[arg-type]
+        poutine.scale(model, scale="big")  # type: ignore[call-overload]
     except TypeError:
         pass
     try:

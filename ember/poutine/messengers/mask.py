@@ -22,15 +22,15 @@ class MaskMessenger(Messenger):
     >>> MaskMessenger(mask=torch.tensor([1.0, 0.0]))
     Traceback (most recent call last):
     ...
-    ValueError: Expected mask to be a BoolTensor but got a tensor of dtype torch.float32 with shape (2,)
+    ValueError: Expected mask to be a BoolTensor but got <class 'torch.Tensor'> (dtype torch.float32, shape (2,))
     """
 
     def __init__(self, mask: bool | torch.Tensor) -> None:
         if isinstance(mask, torch.Tensor):
             if mask.dtype != torch.bool:
                 raise ValueError(
-                    "Expected mask to be a BoolTensor but got a tensor of dtype "
-                    f"{mask.dtype} with shape {tuple(mask.shape)}"
+                    f"Expected mask to be a BoolTensor but got {type(mask)} "
+                    f"(dtype {mask.dtype}, shape {tuple(mask.shape)})"
                 )
         elif mask not in (True, False):
             raise ValueError(f"Expected mask to be a boolean but got {type(mask)}")

@@ -62,7 +62,8 @@ class TraceMessenger(Messenger):
         super().__init__()
         graph_type = "flat" if graph_type is None else graph_type
         if graph_type not in ("flat", "dense"):
-            raise ValueError(f"graph_type must be 'flat' or 'dense', got {graph_type!r}")
+            # AssertionError is the type Pyro raises here.
+            raise AssertionError(f"{graph_type} not a valid graph type: expected 'flat' or 'dense'")
         self.graph_type = graph_type
         self.param_only = bool(param_only)
         self.trace = Trace(graph_type=self.graph_type)

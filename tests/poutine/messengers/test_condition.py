@@ -18,7 +18,8 @@ def test_condition_observes_given_values() -> None:
     tr = poutine.trace(poutine.condition(model, data={"z": torch.tensor(2.0)})).get_trace()
     assert tr.nodes["z"]["is_observed"] and tr.nodes["z"]["value"] == 2.0
     assert not tr.nodes["y"]["is_observed"]
-    assert tr.nodes["y"]["fn"].loc == 2.0
+    fn: Any = tr.nodes["y"]["fn"]
+    assert fn.loc == 2.0
 
 
 def test_condition_none_leaves_site_latent() -> None:

@@ -56,7 +56,8 @@ def test_param_with_event_dim_is_subsampled() -> None:
     outer = poutine.trace(m).get_trace()
     assert outer.nodes["pp"]["value"].shape == (10,)
     assert outer.nodes["_RETURN"]["value"].shape == (3,)
-    leaf = ember.get_param_store()["pp"].unconstrained()
+    constrained: Any = ember.get_param_store()["pp"]
+    leaf = constrained.unconstrained()
     assert set(leaf._pyro_subsample) == {-1}
 
 
@@ -103,7 +104,8 @@ def test_broadcast_shape_mismatch_names_site_and_plates() -> None:
 def test_plate_preserves_custom_has_rsample() -> None:
     with ember.plate("p", 2), poutine.trace() as tracer:
         ember.sample("x", dist.Normal(0.0, 1.0).has_rsample_(False))
-    assert tracer.trace.nodes["x"]["fn"].has_rsample is False
+    fn: Any = tracer.trace.nodes["x"]["fn"]
+    assert fn.has_rsample is False
 
 
 def test_plate_stack_and_block_plate() -> None:

@@ -31,10 +31,11 @@ def test_substitute_params_only_and_warns_on_unused() -> None:
     def m() -> Any:
         a = ember.param("a", torch.tensor(1.0))
         b = ember.param("a", torch.tensor(1.0))
+        ember.param("c", torch.tensor(1.0))
         s = ember.sample("s", dist.Normal(0.0, 1.0))
         return a, b, s
 
-    with pytest.warns(UserWarning, match=r"pyro.module data did not find params \['q'\]. Did you instead mean one of \['a'\]\?"):
+    with pytest.warns(UserWarning, match=r"pyro.module data did not find params \['q'\]. Did you instead mean one of \['c'\]\?"):
         a, b, s = poutine.substitute(m, data={"a": torch.tensor(5.0), "q": torch.tensor(0.0)})()
     assert a == 5.0 and b == 5.0
     with pytest.warns(UserWarning, match=r"did not find params \['s'\]"):
