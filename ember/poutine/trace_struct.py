@@ -37,6 +37,20 @@ def _check_log_prob_sum(value: torch.Tensor, name: str) -> None:
     warn_if_inf(value, what, allow_neginf=True)
 
 
+def _check_site_sums(total: torch.Tensor, site_sums: list[tuple[str, torch.Tensor]]) -> None:
+    """Warn about NaN or +inf site sums, looking at each site only when the total is suspect.
+
+    NaN and +inf propagate into the total, so a finite (or -inf) total that needs no
+    gradient watch clears every site with one ``.item()``.
+    """
+    if not total.requires_grad:
+        value = total.item()
+        if math.isfinite(value) or value == -math.inf:
+            return
+    for name, site_sum in site_sums:
+        _check_log_prob_sum(site_sum, name)
+
+
 class Trace:
     """A graph of the sites one run of a program visited, in execution order.
 
@@ -151,10 +165,11 @@ class Trace:
 
         :param site_filter: ``(name, site) -> bool`` choosing the sites to include.
         """
-        result: torch.Tensor | float = 0.0
         validate = is_validation_enabled()
+        sums: list[torch.Tensor] = []
+        fresh: list[tuple[str, torch.Tensor]] = []
         for name, site in self.nodes.items():
-            if site["type"] != "sample" or not site_filter(name, site):
+            if site["type"] != "sample" or (site_filter is not allow_all_sites and not site_filter(name, site)):
                 continue
             site_sum = site.get("log_prob_sum")
             if site_sum is None:
@@ -163,11 +178,20 @@ class Trace:
                     log_p = fn.log_prob(site["value"], *site["args"], **site["kwargs"])
                 except ValueError as e:
                     raise self._scoring_error("log_prob_sum", name, e, "\n") from e
-                site_sum = scale_and_mask(log_p, site["scale"], site["mask"]).sum()
+                scale, mask = site["scale"], site["mask"]
+                if mask is not None or type(scale) is not float or scale != 1.0:
+                    log_p = scale_and_mask(log_p, scale, mask)
+                # A 0-dim log density is its own sum: skip one kernel per scalar site.
+                site_sum = log_p if log_p.dim() == 0 else log_p.sum()
                 site["log_prob_sum"] = site_sum
-                if validate:
-                    _check_log_prob_sum(site_sum, name)
-            result = result + site_sum
+                fresh.append((name, site_sum))
+            sums.append(site_sum)
+        if not sums:
+            return 0.0
+        # One stacked reduction instead of one tensor addition per site.
+        result = sums[0] if len(sums) == 1 else torch.stack(sums).sum(0)
+        if validate and fresh:
+            _check_site_sums(result, fresh)
         return result
 
     def compute_log_prob(self, site_filter: SiteFilter = allow_all_sites) -> None:
