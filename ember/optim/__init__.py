@@ -1,0 +1,3 @@
+"""Optimizers for SVI: torch optimizers wrapped per parameter (Pyro's ``pyro.optim``)."""
+
+__all__: list[str] = []
