@@ -8,6 +8,7 @@ draws (and hence every value, log density and shape) must agree.
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
 import warnings
@@ -58,6 +59,11 @@ class Backend:
     dist: Any
     poutine: Any
     block_plate: Any
+
+    @property
+    def infer(self) -> Any:
+        """The backend's ``infer`` package, imported on first use."""
+        return importlib.import_module(f"{self.pyro.__name__}.infer")
 
     def clear_param_store(self) -> None:
         self.pyro.clear_param_store()
