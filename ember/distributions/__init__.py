@@ -12,15 +12,14 @@ the validation switches.
 """
 
 from torch.distributions import biject_to as biject_to
-from torch.distributions import kl_divergence as kl_divergence
 from torch.distributions import register_kl as register_kl
 from torch.distributions import transform_to as transform_to
 
 from ember.distributions import constraints as constraints
-from ember.distributions import kl as _kl  # registers Ember's KL divergences with torch
 from ember.distributions import transforms as transforms
 from ember.distributions.delta import Delta as Delta
 from ember.distributions.distribution import Distribution as Distribution
+from ember.distributions.kl import kl_divergence as kl_divergence
 from ember.distributions.score_parts import ScoreParts as ScoreParts
 from ember.distributions.torch import (
     Bernoulli as Bernoulli,
@@ -83,8 +82,6 @@ from ember.distributions.util import (
     sum_rightmost as sum_rightmost,
     validation_enabled as validation_enabled,
 )
-
-del _kl
 
 __all__ = [
     "Bernoulli",

@@ -16,7 +16,7 @@ import torch
 from torch.distributions import constraints
 from torch.types import _size
 
-from ember.distributions._common import DelegatedRsample, new_instance
+from ember.distributions._common import DelegatedRsample, TypedTorchMethods, new_instance
 from ember.distributions._expansion import plan_expansion
 from ember.distributions.distribution import Distribution
 from ember.distributions.score_parts import ScoreParts
@@ -329,7 +329,7 @@ class ExpandedDistribution(_Wrapper):
         shape = torch.Size(batch_shape)
         self.base_dist = base_dist
         self._plan = plan_expansion(base_dist.batch_shape, shape)
-        super().__init__(shape, base_dist.event_shape, validate_args=False)
+        super().__init__(shape, base_dist.event_shape)
 
     def expand(self, batch_shape: _size, _instance: Any = None) -> ExpandedDistribution:
         """Expand further; returns a new distribution and leaves this one unchanged.
@@ -394,7 +394,10 @@ class ExpandedDistribution(_Wrapper):
 
 
 class Independent(
-    DelegatedRsample, torch.distributions.Independent[Any], TorchDistributionMixin
+    DelegatedRsample,
+    TypedTorchMethods,
+    torch.distributions.Independent[Any],
+    TorchDistributionMixin,
 ):
     """Reinterpret batch dimensions of a distribution as event dimensions.
 
@@ -431,6 +434,6 @@ class Independent(
         :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
         """
         new: Self = new_instance(self, Independent, _instance)
-        super().expand(batch_shape, _instance=new)  # type: ignore[no-untyped-call]  # unannotated
+        super().expand(batch_shape, _instance=new)
         new._has_rsample = self._has_rsample
         return new

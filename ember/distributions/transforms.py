@@ -71,6 +71,10 @@ __all__ = [
 ]
 
 
+# torch leaves the constraint's __init__ unannotated
+_SQUARE_MATRICES = constraints.independent(constraints.real, 2)  # type: ignore[no-untyped-call]
+
+
 class _StatelessTransform(Transform):
     """A transform without parameters: all instances are equal."""
 
@@ -132,7 +136,7 @@ class CorrMatrixCholeskyTransform(_StatelessTransform):
 class SoftplusLowerCholeskyTransform(_StatelessTransform):
     """Map a square matrix to a lower Cholesky factor, with a softplus on the diagonal."""
 
-    domain = constraints.independent(constraints.real, 2)  # type: ignore[no-untyped-call]  # torch: unannotated
+    domain = _SQUARE_MATRICES
     codomain = constraints.softplus_lower_cholesky
 
     def _call(self, x: torch.Tensor) -> torch.Tensor:
@@ -147,7 +151,7 @@ class SoftplusLowerCholeskyTransform(_StatelessTransform):
 class UnitLowerCholeskyTransform(_StatelessTransform):
     """Map a square matrix to a lower-triangular one with ones on the diagonal."""
 
-    domain = constraints.independent(constraints.real, 2)  # type: ignore[no-untyped-call]  # torch: unannotated
+    domain = _SQUARE_MATRICES
     codomain = constraints.unit_lower_cholesky
 
     def _call(self, x: torch.Tensor) -> torch.Tensor:
