@@ -14,6 +14,11 @@ Bare torch does the same work at every depth, so it is timed once per round and 
 is the denominator of every row's ``ember/torch``. Distribution argument validation is left
 at the libraries' defaults (on), the same for all three.
 
+A second table isolates the handler machinery: the same model with a distribution whose
+draw and log density return a stored tensor (no torch work), so the time is all primitive,
+handler, trace and summation overhead. That is where Ember and Pyro differ; in the first
+table torch's own distribution construction, validation and log densities dominate.
+
 Run ``python bench/overhead.py`` (under a minute on a quiet machine) or ``--quick``.
 """
 
@@ -52,6 +57,44 @@ def make_model(lib: Any, dist: Any) -> Callable[[], None]:
     return model
 
 
+def make_free_model(lib: Any, mixin: type) -> Callable[[], None]:
+    """100 sample sites of a distribution that does no torch work: pure handler overhead."""
+    zero = torch.tensor(0.0)
+
+    class Free(torch.distributions.Distribution, mixin):  # type: ignore[misc,valid-type]  # mixin is a runtime class
+        has_rsample = True
+        arg_constraints: dict[str, Any] = {}
+
+        def __init__(self) -> None:
+            pass
+
+        @property
+        def batch_shape(self) -> torch.Size:
+            return torch.Size()
+
+        @property
+        def event_shape(self) -> torch.Size:
+            return torch.Size()
+
+        def rsample(self, sample_shape: Any = ()) -> torch.Tensor:
+            return zero
+
+        def sample(self, sample_shape: Any = ()) -> torch.Tensor:
+            return zero
+
+        def log_prob(self, value: Any) -> torch.Tensor:
+            return zero
+
+    free = Free()
+    sample = lib.sample
+
+    def model() -> None:
+        for name in SITE_NAMES:
+            sample(name, free)
+
+    return model
+
+
 def wrap(model: Callable[[], None], poutine: Any, depth: int) -> Callable[[], None]:
     """``model`` inside the first ``depth`` of six pass-through handlers (first = innermost)."""
     handlers: list[Callable[[Callable[[], None]], Callable[[], None]]] = [
@@ -67,8 +110,8 @@ def wrap(model: Callable[[], None], poutine: Any, depth: int) -> Callable[[], No
     return model
 
 
-def make_traced_step(lib: Any, dist: Any, poutine: Any, depth: int) -> Callable[[], object]:
-    traced = poutine.trace(wrap(make_model(lib, dist), poutine, depth))
+def make_traced_step(model: Callable[[], None], poutine: Any, depth: int) -> Callable[[], object]:
+    traced = poutine.trace(wrap(model, poutine, depth))
 
     def step() -> object:
         result: object = traced.get_trace().log_prob_sum()
@@ -102,10 +145,17 @@ def time_per_call(step: Callable[[], object], inner: int) -> float:
 
 
 def run(rounds: int, inner: int, warmup: int) -> dict[tuple[str, int], list[float]]:
+    from pyro.distributions.torch_distribution import TorchDistributionMixin as PyroMixin
+
     jobs: list[tuple[str, int, Callable[[], object]]] = []
+    ember_normal, pyro_normal = make_model(ember, ember.distributions), make_model(pyro, pyro.distributions)
+    ember_free = make_free_model(ember, ember.distributions.TorchDistributionMixin)
+    pyro_free = make_free_model(pyro, PyroMixin)
     for depth in DEPTHS:
-        jobs.append(("ember", depth, make_traced_step(ember, ember.distributions, ember.poutine, depth)))
-        jobs.append(("pyro", depth, make_traced_step(pyro, pyro.distributions, pyro.poutine, depth)))
+        jobs.append(("ember", depth, make_traced_step(ember_normal, ember.poutine, depth)))
+        jobs.append(("pyro", depth, make_traced_step(pyro_normal, pyro.poutine, depth)))
+        jobs.append(("ember-free", depth, make_traced_step(ember_free, ember.poutine, depth)))
+        jobs.append(("pyro-free", depth, make_traced_step(pyro_free, pyro.poutine, depth)))
     # Bare torch has no handlers, so one entry (depth 0) serves every row.
     jobs.append(("torch", 0, torch_step))
     for _, _, step in jobs:
@@ -137,10 +187,23 @@ def report(samples: dict[tuple[str, int], list[float]], rounds: int, inner: int)
     for depth in DEPTHS:
         e, p, t = median_us("ember", depth), median_us("pyro", depth), median_us("torch", 0)
         rows.append((str(depth), f"{e:,.0f}", f"{p:,.0f}", f"{t:,.0f}", f"{e / p:.2f}x", f"{e / t:.2f}x"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    overhead = [("handlers", "ember us", "pyro us", "ember/pyro")]
+    for depth in DEPTHS:
+        e, p = median_us("ember-free", depth), median_us("pyro-free", depth)
+        overhead.append((str(depth), f"{e:,.0f}", f"{p:,.0f}", f"{e / p:.2f}x"))
+    return (
+        header
+        + _table(rows)
+        + "\n\nHandler overhead alone (a distribution that does no torch work):\n"
+        + _table(overhead)
+    )
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
-    return header + "\n".join(lines)
+    return "\n".join(lines)
 
 
 def main() -> None:

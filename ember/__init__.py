@@ -12,7 +12,7 @@ Replace ``import pyro`` with ``import ember as pyro``::
 """
 
 from ember import distributions, params, poutine
-from ember.poutine.handlers import condition
+from ember.poutine.handlers import condition, do, markov
 from ember.primitives import (
     barrier,
     clear_param_store,
@@ -42,12 +42,14 @@ __all__ = [
     "condition",
     "deterministic",
     "distributions",
+    "do",
     "enable_validation",
     "factor",
     "get_param_store",
     "get_rng_state",
     "iarange",
     "irange",
+    "markov",
     "module",
     "param",
     "params",

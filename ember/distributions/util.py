@@ -87,6 +87,8 @@ def sum_rightmost(value: torch.Tensor | float, dim: int | float) -> torch.Tensor
 
 
 def _is_identically(value: object, constant: int) -> bool:
+    if type(value) is float or type(value) is int:  # the common case, without an ABC check
+        return value == constant
     if isinstance(value, numbers.Number):
         number: Any = value  # numbers.Number declares no __eq__ with int
         return bool(number == constant)
@@ -154,7 +156,7 @@ def scale_and_mask(
     >>> scale_and_mask(torch.tensor([1.0, float("nan")]), 2.0, torch.tensor([True, False]))
     tensor([2., 0.])
     """
-    if is_identically_zero(tensor) or (mask is None and is_identically_one(scale)):
+    if is_identically_zero(tensor) or ((mask is None or mask is True) and is_identically_one(scale)):
         return tensor
     if mask is None or mask is True:
         return tensor * scale

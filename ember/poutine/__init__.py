@@ -49,6 +49,16 @@ from ember.poutine.messengers.markov import MarkovMessenger
 
 # --- end helper B exports ---
 # --- exports: helper C ---
+import sys as _sys
+
+from ember.poutine.handlers import collapse, reparam
+from ember.poutine.messengers import guide as guide
+from ember.poutine.messengers.collapse import CollapseMessenger
+from ember.poutine.messengers.guide import GuideMessenger
+from ember.poutine.messengers.reparam import ReparamHandler, ReparamMessenger
+
+# Pyro users import ``pyro.poutine.guide``; alias the module under that path.
+_sys.modules.setdefault(f"{__name__}.guide", guide)
 # --- end helper C exports ---
 
 __all__ = [
@@ -108,4 +118,11 @@ __all__ = [
     "escape",  # helper A
     "infer_config",  # helper A
     "queue",  # helper A
+    "CollapseMessenger",  # helper C
+    "GuideMessenger",  # helper C
+    "ReparamHandler",  # helper C
+    "ReparamMessenger",  # helper C
+    "collapse",  # helper C
+    "guide",  # helper C
+    "reparam",  # helper C
 ]

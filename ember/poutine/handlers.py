@@ -43,6 +43,9 @@ from ember.poutine.messengers.markov import MarkovMessenger
 
 # --- end helper B imports ---
 # --- imports: reparam/collapse/guide (helper C) ---
+from ember.poutine.messengers.collapse import CollapseMessenger
+from ember.poutine.messengers.reparam import ReparamConfig, ReparamHandler, ReparamMessenger
+
 # --- end helper C imports ---
 
 __all__ = [
@@ -181,6 +184,44 @@ def markov(
 
 # --- end helper B handlers ---
 # --- handlers: helper C ---
+__all__ += ["collapse", "reparam"]
+
+collapse = Handler(CollapseMessenger, "collapse")
+
+
+@overload
+def reparam(fn: None, config: ReparamConfig) -> ReparamMessenger: ...
+
+
+@overload
+def reparam(*, config: ReparamConfig) -> ReparamMessenger: ...
+
+
+@overload
+def reparam(fn: Callable[_Q, _T], config: ReparamConfig) -> ReparamHandler[_Q, _T]: ...
+
+
+def reparam(
+    fn: Callable[_Q, _T] | None = None, config: ReparamConfig | None = None
+) -> ReparamMessenger | ReparamHandler[_Q, _T]:
+    """Reparameterize the sample sites that ``config`` selects (see :class:`ReparamMessenger`).
+
+    Typed by hand: wrapping ``fn`` gives a :class:`ReparamHandler`, which records the call's
+    arguments for the reparameterizers.
+
+    :param fn: the function to wrap; omit it to get the messenger.
+    :param config: a dict from site name to reparameterizer, or a function from the message
+        to a reparameterizer or ``None``.
+    """
+    _check_callable(fn)
+    if config is None:
+        raise TypeError("reparam() missing required argument: 'config'")
+    messenger = ReparamMessenger(config)
+    if fn is None:
+        return messenger
+    return messenger(fn)
+
+
 # --- end helper C handlers ---
 
 

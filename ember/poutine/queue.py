@@ -50,6 +50,10 @@ class QueueHandler(Generic[_P, _T]):
     decorates a method.
     """
 
+    # Copied from ``fn`` by ``functools.update_wrapper``.
+    __name__: str
+    __wrapped__: Callable[_P, _T]
+
     def __init__(
         self,
         fn: Callable[_P, _T],

@@ -179,7 +179,7 @@ class Trace:
                 except ValueError as e:
                     raise self._scoring_error("log_prob_sum", name, e, "\n") from e
                 scale, mask = site["scale"], site["mask"]
-                if mask is not None or type(scale) is not float or scale != 1.0:
+                if (mask is not None and mask is not True) or type(scale) is not float or scale != 1.0:
                     log_p = scale_and_mask(log_p, scale, mask)
                 # A 0-dim log density is its own sum: skip one kernel per scalar site.
                 site_sum = log_p if log_p.dim() == 0 else log_p.sum()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ember.poutine import runtime
 from ember.poutine.message import Message
@@ -50,31 +50,41 @@ def prune_subsample_sites(trace: Trace) -> Trace:
     return pruned
 
 
-def enum_extend(trace: Trace, msg: Message, num_samples: int | None = None) -> Iterator[Trace]:
-    """Extend a partial trace by each value in the support of ``msg``'s distribution.
+def _extended(trace: Trace, msg: Message, value: Any) -> Trace:
+    name = msg["name"]
+    assert name is not None, "cannot extend a trace by an unnamed site"
+    extended = trace.copy()
+    extended._add_site(name, {**msg, "value": value})
+    return extended
 
-    :param num_samples: stop after ``num_samples + 1`` values (``None``: all of them).
+
+def enum_extend(trace: Trace, msg: Message, num_samples: int | None = None) -> list[Trace]:
+    """One copy of a partial trace per value in the support of ``msg``'s distribution.
+
+    :param num_samples: keep only the first ``num_samples + 1`` values; ``None`` or a
+        negative number keeps all of them.
     """
     fn: Any = msg["fn"]
-    for i, value in enumerate(fn.enumerate_support()):
-        if num_samples is not None and i > num_samples:
-            break
-        extended = trace.copy()
-        extended._add_site(msg["name"] or "", {**msg, "value": value})
-        yield extended
+    support = fn.enumerate_support(*msg["args"], **msg["kwargs"])
+    limit = None if num_samples is None or num_samples < 0 else num_samples + 1
+    return [_extended(trace, msg, value) for value in list(support)[:limit]]
 
 
-def mc_extend(trace: Trace, msg: Message, num_samples: int | None = None) -> Iterator[Trace]:
-    """Extend a partial trace by ``num_samples`` (default 1) fresh samples at ``msg``."""
-    for _ in range(1 if num_samples is None else num_samples):
-        extended = trace.copy()
-        value = msg["fn"](*msg["args"], **msg["kwargs"])
-        extended._add_site(msg["name"] or "", {**msg, "value": value})
-        yield extended
+def mc_extend(trace: Trace, msg: Message, num_samples: int | None = None) -> list[Trace]:
+    """``num_samples`` (default 1) copies of a partial trace, each with a fresh sample at ``msg``."""
+    return [
+        _extended(trace, msg, msg["fn"](*msg["args"], **msg["kwargs"]))
+        for _ in range(1 if num_samples is None else num_samples)
+    ]
 
 
 def _unseen_latent(trace: Trace, msg: Message) -> bool:
-    return msg["type"] == "sample" and not msg["is_observed"] and msg["name"] not in trace
+    return (
+        msg["type"] == "sample"
+        and not msg["is_observed"]
+        and msg["name"] is not None
+        and msg["name"] not in trace
+    )
 
 
 def discrete_escape(trace: Trace, msg: Message) -> bool:
@@ -86,6 +96,3 @@ def all_escape(trace: Trace, msg: Message) -> bool:
     """Escape at every unobserved sample site not yet in ``trace``."""
     return _unseen_latent(trace, msg)
 
-
-ExtendFn = Callable[..., Iterator[Trace]]
-EscapeFn = Callable[[Trace, Message], bool]

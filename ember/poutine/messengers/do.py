@@ -47,7 +47,10 @@ class DoMessenger(Messenger):
     expresses counterfactual queries (single world intervention graphs).
 
     A Python real number becomes a tensor of :func:`torch.get_default_dtype` (Pyro would make
-    an ``int`` an int64 tensor). A ``None`` value leaves the site alone.
+    an ``int`` an int64 tensor). A ``None`` value leaves the site alone; any other value that
+    is neither a tensor nor a number raises ``NotImplementedError`` before anything is
+    sampled. Splitting a site another ``do`` already split warns, as in Pyro, and (unlike
+    Pyro, which recurses without end) splits it just once more.
 
     :param data: the intervened values (tensors or numbers), by site name.
 

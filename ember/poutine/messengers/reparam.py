@@ -177,4 +177,5 @@ class ReparamHandler(Generic[_P, _T]):
     def __get__(self, instance: object, owner: type | None = None) -> Any:
         if instance is None:
             return self
-        return functools.partial(self, instance)
+        call: Callable[..., _T] = self
+        return functools.partial(call, instance)
