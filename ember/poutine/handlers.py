@@ -212,6 +212,14 @@ def reparam(
     :param fn: the function to wrap; omit it to get the messenger.
     :param config: a dict from site name to reparameterizer, or a function from the message
         to a reparameterizer or ``None``.
+
+    >>> import ember
+    >>> import ember.distributions as dist
+    >>> from ember.infer.reparam import TransformReparam
+    >>> def model():
+    ...     return ember.sample("x", dist.LogNormal(0.0, 1.0))
+    >>> list(trace(reparam(model, {"x": TransformReparam()})).get_trace().nodes)
+    ['_INPUT', 'x_base', 'x', '_RETURN']
     """
     _check_callable(fn)
     if config is None:

@@ -12,7 +12,7 @@ first run that completes returns its value.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Generic, Iterable, ParamSpec, Protocol, TypeVar, overload
+from typing import Callable, Generic, Iterable, ParamSpec, Protocol, TypeVar, overload
 
 from typing_extensions import Self
 

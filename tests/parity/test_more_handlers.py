@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from tests.parity._backends import Backend, assert_same_value, assert_traces_match, run_both
+from tests.parity._backends import Backend, assert_traces_match, run_both
 
 
 def _bind(b: Backend, model: Any) -> Any:

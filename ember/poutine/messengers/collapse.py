@@ -19,263 +19,41 @@ in a distribution raises :class:`NotImplementedError` naming the site.
 from __future__ import annotations
 
 import functools
-import math
 import warnings
-from typing import Any, Callable, ParamSpec, TypeVar
+from typing import Any, Callable, ParamSpec, TypeVar, overload
 
 import torch
-from torch.distributions import Bernoulli, Beta, Binomial, Categorical, Dirichlet, Gamma, Independent
-from torch.distributions import Multinomial, Normal, Poisson
+from torch.distributions import Independent
 from typing_extensions import Self
 
 from ember.distributions.unit import Unit
-from ember.distributions.util import is_identically_one, scale_and_mask
-from ember.poutine.message import Message, new_message
-from ember.poutine.messengers.plate import IndepMessenger
+from ember.distributions.util import broadcast_shape, is_identically_one, scale_and_mask
+from ember.poutine.message import CondIndepStackFrame, Message, new_message
+from ember.poutine.messengers._collapsed_value import CollapsedValue, _stand_ins
+from ember.poutine.messengers._conjugate import _CHILDREN, _Latent, _statistics, _sum_to_shape
+from ember.poutine.messengers.broadcast import BroadcastMessenger
 from ember.poutine.messengers.trace import TraceHandler, TraceMessenger
-from ember.poutine.runtime import apply_stack, get_stack
+from ember.poutine.runtime import apply_stack, get_plates, get_stack
 from ember.poutine.util import site_is_subsample
 
-__all__ = ["CollapseMessenger", "CollapsedValue"]
+__all__ = ["CollapseHandler", "CollapseMessenger", "CollapsedValue"]
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 _PAIRS = "Normal-Normal, Beta-Bernoulli, Beta-Binomial, Gamma-Poisson, Dirichlet-Categorical, Dirichlet-Multinomial"
 
-# Operations that keep a stand-in's elements right-aligned (broadcast or copy them), or
-# whose result does not depend on the stand-in's values at all.
-_ALIGNED = {
-    torch.Tensor.expand, torch.Tensor.expand_as, torch.broadcast_to, torch.Tensor.broadcast_to,
-    torch.Tensor.contiguous, torch.Tensor.clone, torch.clone, torch.Tensor.detach, torch.detach,
-    torch.Tensor.to, torch.Tensor.type, torch.Tensor.type_as, torch.Tensor.float, torch.Tensor.double,
-}  # fmt: skip
-_VALUE_FREE = {
-    torch.Tensor.new_zeros, torch.Tensor.new_ones, torch.Tensor.new_full, torch.Tensor.new_empty,
-    torch.Tensor.new_tensor, torch.zeros_like, torch.ones_like, torch.empty_like, torch.full_like,
-}  # fmt: skip
-_DIVISIONS = {torch.Tensor.div, torch.div, torch.Tensor.__truediv__, torch.true_divide}
 
-
-class CollapsedValue(torch.Tensor):
-    """The stand-in value of a collapsed latent site (or a tensor computed from one).
-
-    Every torch operation on it works on the numbers it holds (the prior mean) and marks its
-    result as coming from the same sites; :class:`CollapseMessenger` reads the marks.
-    """
-
-    _collapsed_sites: frozenset[str]
-    # "value": the latent itself, possibly broadcast; "sum": its sum over the last dim
-    # (how torch normalizes probabilities); "derived": anything else.
-    _collapsed_kind: str
-
-    @staticmethod
-    def _mark(tensor: torch.Tensor, sites: frozenset[str], kind: str) -> CollapsedValue:
-        with torch._C.DisableTorchFunctionSubclass():
-            marked = tensor.as_subclass(CollapsedValue)
-        marked._collapsed_sites = sites
-        marked._collapsed_kind = kind
-        return marked
-
-    @classmethod
-    def __torch_function__(
-        cls, func: Callable[..., Any], types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
-    ) -> Any:
-        kwargs = {} if kwargs is None else kwargs
-        with torch._C.DisableTorchFunctionSubclass():
-            result = func(*args, **kwargs)
-        first = args[0] if args else None
-        if func is torch.broadcast_tensors or func is torch.functional.broadcast_tensors:
-            return tuple(_like(r, a) for r, a in zip(result, args))
-        if func in _VALUE_FREE:
-            return result
-        if func in _ALIGNED:
-            return _like(result, first)
-        if isinstance(first, CollapsedValue) and first._collapsed_kind == "value":
-            if func in (torch.Tensor.sum, torch.sum) and _sums_last_dim_keepdim(first, args, kwargs):
-                return cls._mark(result, first._collapsed_sites, "sum")
-            second = args[1] if len(args) > 1 else None
-            if (
-                func in _DIVISIONS
-                and isinstance(second, CollapsedValue)
-                and second._collapsed_kind == "sum"
-                and second._collapsed_sites == first._collapsed_sites
-            ):
-                return cls._mark(result, first._collapsed_sites, "value")
-        sites = frozenset().union(*(v._collapsed_sites for v in _flatten((args, kwargs))))
-        return _mark_all(result, sites)
-
-
-def _flatten(obj: Any) -> list[CollapsedValue]:
-    if isinstance(obj, CollapsedValue):
-        return [obj]
-    if isinstance(obj, (tuple, list)):
-        return [v for item in obj for v in _flatten(item)]
-    if isinstance(obj, dict):
-        return [v for item in obj.values() for v in _flatten(item)]
-    return []
-
-
-def _like(result: Any, source: Any) -> Any:
-    """``result`` marked as ``source`` is, when ``source`` is a stand-in."""
-    if isinstance(source, CollapsedValue) and isinstance(result, torch.Tensor) and result is not source:
-        return CollapsedValue._mark(result, source._collapsed_sites, source._collapsed_kind)
-    return result
-
-
-def _mark_all(result: Any, sites: frozenset[str]) -> Any:
-    if isinstance(result, torch.Tensor):
-        return CollapsedValue._mark(result, sites, "derived")
-    if isinstance(result, (tuple, list)):
-        return type(result)(_mark_all(r, sites) for r in result)
-    return result
-
-
-def _sums_last_dim_keepdim(tensor: torch.Tensor, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-    dim = args[1] if len(args) > 1 else kwargs.get("dim")
-    keepdim = args[2] if len(args) > 2 else kwargs.get("keepdim", False)
-    if isinstance(dim, (tuple, list)) and len(dim) == 1:
-        dim = dim[0]
-    return bool(keepdim) and dim in (-1, tensor.dim() - 1)
-
-
-def _stand_ins(fn: Any) -> list[CollapsedValue]:
-    """The stand-ins among the attributes of a distribution and its sub-distributions."""
-    found: list[CollapsedValue] = []
-    for value in vars(fn).values():
-        if isinstance(value, CollapsedValue):
-            found.append(value)
-        elif isinstance(value, torch.distributions.Distribution):
-            found.extend(_stand_ins(value))
-    return found
-
-
-def _sum_to_shape(tensor: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    """Sum ``tensor`` over the dims that broadcasting ``shape`` to it added or expanded."""
-    extra = tensor.dim() - len(shape)
-    if extra > 0:
-        tensor = tensor.sum(list(range(extra)))
-    expanded = [i for i, size in enumerate(shape) if size == 1 and tensor.shape[i] != 1]
-    if expanded:
-        tensor = tensor.sum(expanded, keepdim=True)
-    return tensor.expand(shape)
-
-
-# Conjugate families. Each latent keeps natural parameters; an observation adds its
-# sufficient statistics (same keys) plus a base-measure term, and the marginal density is
-# log_normalizer(posterior) - log_normalizer(prior) + base.
-
-
-def _natural_params(prior: Any, shape: torch.Size) -> tuple[str | None, dict[str, torch.Tensor]]:
-    if isinstance(prior, Normal):
-        precision = prior.scale.pow(-2)
-        return "Normal", {"precision": precision.expand(shape), "eta": (prior.loc * precision).expand(shape)}
-    if isinstance(prior, Beta):
-        return "Beta", {"a": prior.concentration1.expand(shape), "b": prior.concentration0.expand(shape)}
-    if isinstance(prior, Gamma):
-        return "Gamma", {"a": prior.concentration.expand(shape), "b": prior.rate.expand(shape)}
-    if isinstance(prior, Dirichlet):
-        return "Dirichlet", {"a": prior.concentration.expand(shape)}
-    return None, {}
-
-
-def _log_normalizer(family: str, p: dict[str, torch.Tensor]) -> torch.Tensor:
-    if family == "Normal":
-        return 0.5 * (math.log(2 * math.pi) - p["precision"].log()) + p["eta"].pow(2) / (2 * p["precision"])
-    if family == "Beta":
-        return torch.lgamma(p["a"]) + torch.lgamma(p["b"]) - torch.lgamma(p["a"] + p["b"])
-    if family == "Gamma":
-        return torch.lgamma(p["a"]) - p["a"] * p["b"].log()
-    return torch.lgamma(p["a"]).sum(-1) - torch.lgamma(p["a"].sum(-1))
-
-
-def _posterior(family: str, p: dict[str, torch.Tensor]) -> torch.distributions.Distribution:
-    if family == "Normal":
-        return Normal(p["eta"] / p["precision"], p["precision"].rsqrt())
-    if family == "Beta":
-        return Beta(p["a"], p["b"])
-    if family == "Gamma":
-        return Gamma(p["a"], p["b"])
-    return Dirichlet(p["a"])
-
-
-# (prior family, likelihood class) -> (the likelihood parameter that must be the latent,
-# the likelihood parameters that must not depend on it). A distribution built from the
-# latent as that parameter may cache other stand-ins computed from it (``logits`` from
-# ``probs``); those are harmless, so only these parameters are checked.
-_CHILDREN: dict[tuple[str, type], tuple[str, tuple[str, ...]]] = {
-    ("Normal", Normal): ("loc", ("scale",)),
-    ("Beta", Bernoulli): ("probs", ()),
-    ("Beta", Binomial): ("probs", ("total_count",)),
-    ("Gamma", Poisson): ("rate", ()),
-    ("Dirichlet", Categorical): ("probs", ()),
-    ("Dirichlet", Multinomial): ("probs", ()),
-}
-
-
-def _statistics(child: Any, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Per-observation sufficient statistics and base-measure log density of ``child`` at ``x``."""
-    if isinstance(child, Normal):
-        precision = child.scale.pow(-2).expand_as(x)
-        base = -0.5 * (x.pow(2) * precision + math.log(2 * math.pi) - precision.log())
-        return {"precision": precision, "eta": x * precision}, base
-    if isinstance(child, Bernoulli):
-        return {"a": x, "b": 1 - x}, torch.zeros_like(x)
-    if isinstance(child, Binomial):
-        n = child.total_count.expand_as(x)
-        base = torch.lgamma(n + 1) - torch.lgamma(x + 1) - torch.lgamma(n - x + 1)
-        return {"a": x, "b": n - x}, base
-    if isinstance(child, Poisson):
-        return {"a": x, "b": torch.ones_like(x)}, -torch.lgamma(x + 1)
-    num_categories = child.probs.size(-1)
-    if isinstance(child, Categorical):
-        counts = torch.nn.functional.one_hot(x.long(), num_categories).to(child.probs.dtype)
-        return {"a": counts}, torch.zeros(x.shape, dtype=counts.dtype, device=x.device)
-    base = torch.lgamma(x.sum(-1) + 1) - torch.lgamma(x + 1).sum(-1)
-    return {"a": x}, base
-
-
-class _Latent:
-    """A collapsed latent site: its prior's natural parameters and the statistics seen so far."""
-
-    def __init__(self, name: str, prior: Any) -> None:
-        self.name = name
-        self.prior = prior
-        try:
-            mean = prior.mean.detach()
-        except NotImplementedError:
-            mean = prior.sample()
-        self.shape: torch.Size = mean.shape
-        self.stand_in = CollapsedValue._mark(mean.clone(), frozenset([name]), "value")
-        base_prior = prior
-        while isinstance(base_prior, Independent):
-            base_prior = base_prior.base_dist
-        self.base_prior = base_prior
-        self.family, self.prior_params = _natural_params(base_prior, self.shape)
-        self.elem_shape = self.shape[:-1] if self.family == "Dirichlet" else self.shape
-        self.stats = {key: torch.zeros_like(value) for key, value in self.prior_params.items()}
-        self.base: torch.Tensor = mean.new_zeros(self.elem_shape)
-
-    def posterior_params(self) -> dict[str, torch.Tensor]:
-        return {key: value + self.stats[key] for key, value in self.prior_params.items()}
-
-    def log_marginal(self) -> torch.Tensor:
-        if self.family is None:
-            return self.base  # no observation depends on it: it integrates to one
-        prior = _log_normalizer(self.family, self.prior_params)
-        return _log_normalizer(self.family, self.posterior_params()) - prior + self.base
-
-    def draw(self) -> torch.Tensor:
-        if self.family is None:
-            draw: torch.Tensor = self.prior.sample()
-            return draw
-        return _posterior(self.family, self.posterior_params()).rsample()
-
-
-class _CollapseHandler(TraceHandler[_P, _T]):
+class CollapseHandler(TraceHandler[_P, _T]):
     """A function run under a :class:`CollapseMessenger`; binds like a function as a method."""
 
-    def __get__(self, instance: object, owner: type | None = None) -> Any:
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> Self: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> Callable[..., _T]: ...
+
+    def __get__(self, instance: object, owner: type | None = None) -> Self | Callable[..., _T]:
         if instance is None:
             return self
         call: Callable[..., _T] = self
@@ -310,15 +88,15 @@ class CollapseMessenger(TraceMessenger):
         self._terms: list[torch.Tensor] = []
         self._pending: list[str] = []
         self._drawn: dict[str, torch.Tensor] = {}
+        self._outer_frames: tuple[CondIndepStackFrame, ...] = ()
         self._preserved_dims: frozenset[int] = frozenset()
 
-    def __call__(self, fn: Callable[_P, _T]) -> TraceHandler[_P, _T]:
-        return _CollapseHandler(self, fn)
+    def __call__(self, fn: Callable[_P, _T]) -> CollapseHandler[_P, _T]:
+        return CollapseHandler(self, fn)
 
     def __enter__(self) -> Self:
-        self._preserved_dims = frozenset(
-            frame.dim for frame in get_stack() if isinstance(frame, IndepMessenger) and frame.dim is not None
-        )
+        self._outer_frames = tuple(frame for frame in get_plates() if frame.dim is not None)
+        self._preserved_dims = frozenset(frame.dim for frame in self._outer_frames if frame.dim is not None)
         self._clear()
         self._drawn = {}
         return super().__enter__()
@@ -342,6 +120,12 @@ class CollapseMessenger(TraceMessenger):
         if self._block or site_is_subsample(msg):
             return
         name = msg["name"] or ""
+        if self._outer_frames:
+            # The site is hidden from the plates outside, so broadcast it to them here.
+            broadcast = msg.copy()
+            broadcast["cond_indep_stack"] = msg["cond_indep_stack"] + self._outer_frames
+            BroadcastMessenger._pyro_sample(broadcast)
+            msg["fn"] = broadcast["fn"]
         if msg["infer"].get("_deterministic"):
             pass  # recorded and hidden; it adds nothing to the density
         elif not msg["is_observed"] and msg["value"] is None:
@@ -386,23 +170,27 @@ class CollapseMessenger(TraceMessenger):
         child = fn
         while isinstance(child, Independent):
             child = child.base_dist
-        latent = self._latents[next(iter(sites))]
-        rule = next((r for (f, c), r in _CHILDREN.items() if f == latent.family and isinstance(child, c)), None)
+        latent = self._latents.get(next(iter(sites))) if len(sites) == 1 else None
+        family = None if latent is None else latent.family
+        rule = next((r for (f, c), r in _CHILDREN.items() if f == family and isinstance(child, c)), None)
         parameter = None if rule is None else getattr(child, rule[0], None)
         if (
-            rule is None
-            or len(sites) != 1
+            latent is None
+            or rule is None
             or not isinstance(parameter, CollapsedValue)
             or parameter._collapsed_kind != "value"
             or any(isinstance(getattr(child, other), CollapsedValue) for other in rule[1])
         ):
+            prior = "this" if latent is None else f"a {type(latent.base_prior).__name__}"
             raise NotImplementedError(
                 f"collapse: cannot integrate out latent site(s) {sorted(sites)} through observed site "
-                f"{name!r}: no conjugate rule for a {type(latent.base_prior).__name__} prior and this "
-                f"{type(child).__name__} likelihood; known pairs (prior-likelihood): {_PAIRS}"
+                f"{name!r}: no conjugate rule for {prior} prior and this {type(child).__name__} "
+                f"likelihood; known pairs (prior-likelihood): {_PAIRS}"
             )
         if not is_identically_one(msg["scale"]):
             raise NotImplementedError(f"collapse: observed site {name!r} is scaled, which collapse does not support")
+        # Each element of the (broadcast) batch is one observation.
+        value = value.expand(broadcast_shape(value.shape, child.batch_shape + child.event_shape))
         stats, base = _statistics(child, value)
         mask = msg["mask"]
         if mask is not None and mask is not True:
@@ -429,7 +217,7 @@ class CollapseMessenger(TraceMessenger):
         """Send one factor site holding the marginal log density of the pending sites."""
         latents = [self._latents[n] for n in self._pending if n in self._latents]
         name = latents[0].name if latents else self._pending[0]
-        log_factor = torch.tensor(0.0)
+        log_factor: torch.Tensor | float = 0.0
         for term in [latent.log_marginal() for latent in latents] + self._terms:
             log_factor = log_factor + self._reduce(term)
         if not get_stack():

@@ -1,6 +1,6 @@
 """``GuideMessenger``: a guide written as an effect handler around the model.
 
-Changes step 1 of latent ``sample`` messages: the model's distribution is kept in
+Changes step 1 of latent, non-auxiliary ``sample`` messages: the model's distribution is kept in
 ``msg["infer"]["prior"]`` and replaced by the posterior that :meth:`get_posterior` returns,
 so the site's value is drawn from the guide while the model runs on. In step 3 the prior
 is expanded to the site's final (plate-broadcast) batch shape, and the site is recorded
@@ -77,7 +77,9 @@ class GuideMessenger(TraceMessenger, ABC):
         return {name: site["value"] for name, site in model_trace.nodes.items() if site["type"] == "sample"}
 
     def _pyro_sample(self, msg: Message) -> None:
-        if msg["is_observed"] or site_is_subsample(msg):
+        # Auxiliary sites are the guide's own draws (Pyro asks get_posterior about them too,
+        # and so recurses forever).
+        if msg["is_observed"] or site_is_subsample(msg) or msg["infer"].get("is_auxiliary"):
             return
         prior: Any = msg["fn"]
         msg["infer"]["prior"] = prior
@@ -122,13 +124,17 @@ class GuideMessenger(TraceMessenger, ABC):
         """``(model_trace, guide_trace)`` of the last run, both without subsample sites.
 
         The guide trace keeps the latent sample sites with their posteriors; the model trace
-        keeps every site, latent ones with their priors as ``fn``.
+        keeps every site, latent ones with their priors as ``fn``, except the guide's
+        auxiliary sites.
         """
         guide_trace = prune_subsample_sites(self.trace)
         model_trace = guide_trace.copy()
         for name, guide_site in list(guide_trace.nodes.items()):
             if guide_site["type"] != "sample" or guide_site["is_observed"]:
                 guide_trace.remove_node(name)
+                continue
+            if guide_site["infer"].get("is_auxiliary"):
+                model_trace.remove_node(name)
                 continue
             model_site = guide_site.copy()
             model_site["fn"] = guide_site["infer"]["prior"]

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import Any, Callable, Generic, ParamSpec, Protocol, TypedDict, TypeVar, Union
+from collections.abc import Mapping
+from typing import Any, Callable, Generic, ParamSpec, Protocol, TypedDict, TypeVar, Union, overload
 
 import torch
+from typing_extensions import Self
 
 from ember.poutine.message import Message
 from ember.poutine.messenger import Messenger
@@ -60,7 +62,7 @@ class Reparameterizer(Protocol):
     def apply(self, msg: ReparamMessage) -> ReparamResult: ...
 
 
-ReparamConfig = Union[dict[str, Reparameterizer], Callable[[Message], Union[Reparameterizer, None]]]
+ReparamConfig = Union[Mapping[str, Reparameterizer], Callable[[Message], Union[Reparameterizer, None]]]
 
 
 def _no_init_messengers() -> list[Messenger]:
@@ -78,7 +80,7 @@ class ReparamMessenger(Messenger):
     attribute) need the wrapped-function form, ``reparam(model, config)``, which records the
     arguments of each call; as a context manager ``args_kwargs`` is ``None``.
 
-    :param config: a dict from site name to reparameterizer, or a function from the message
+    :param config: a mapping from site name to reparameterizer, or a function from the message
         to a reparameterizer or ``None`` (leave the site alone).
 
     >>> import ember, torch
@@ -94,7 +96,7 @@ class ReparamMessenger(Messenger):
 
     def __init__(self, config: ReparamConfig) -> None:
         super().__init__()
-        if not (isinstance(config, dict) or callable(config)):
+        if not (isinstance(config, Mapping) or callable(config)):
             # Pyro asserts here; keep its error type, with a message.
             raise AssertionError(f"reparam config must be a dict or a callable, got {type(config).__name__}")
         self.config = config
@@ -113,7 +115,7 @@ class ReparamMessenger(Messenger):
         name = msg["name"]
         assert name is not None, "a sample site needs a name"
         config = self.config
-        reparam = config.get(name) if isinstance(config, dict) else config(msg)
+        reparam = config.get(name) if isinstance(config, Mapping) else config(msg)
         if reparam is None:
             return
 
@@ -124,14 +126,15 @@ class ReparamMessenger(Messenger):
         for init_messenger in _get_init_messengers():
             init_messenger._process_message(msg)
 
-        # Side channel for reparameterizers that read the model's inputs.
-        setattr(reparam, "args_kwargs", self._args_kwargs)  # noqa: B010 - not every reparameterizer declares it
+        # A side channel for reparameterizers that read the model's inputs; setattr because
+        # the Reparameterizer protocol does not require the attribute.
+        setattr(reparam, "args_kwargs", self._args_kwargs)
         try:
             result = reparam.apply(
                 {"name": name, "fn": msg["fn"], "value": msg["value"], "is_observed": msg["is_observed"]}
             )
         finally:
-            setattr(reparam, "args_kwargs", None)  # noqa: B010 - see above
+            setattr(reparam, "args_kwargs", None)
 
         new_value = result["value"]
         old_value = msg["value"]
@@ -174,7 +177,13 @@ class ReparamHandler(Generic[_P, _T]):
         finally:
             self.msngr._args_kwargs = None
 
-    def __get__(self, instance: object, owner: type | None = None) -> Any:
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> Self: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> Callable[..., _T]: ...
+
+    def __get__(self, instance: object, owner: type | None = None) -> Self | Callable[..., _T]:
         if instance is None:
             return self
         call: Callable[..., _T] = self

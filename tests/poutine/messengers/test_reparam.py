@@ -63,7 +63,7 @@ def test_context_manager_form() -> None:
 def test_messenger_class_form_and_handler_type() -> None:
     wrapped = poutine.ReparamMessenger(CONFIG)(model)
     assert isinstance(wrapped, poutine.ReparamHandler)
-    assert wrapped.__wrapped__ is model and wrapped.__name__ == "model"
+    assert getattr(wrapped, "__wrapped__") is model and getattr(wrapped, "__name__") == "model"
     assert poutine.unwrap(wrapped) is wrapped  # like trace, reparam's handler is not stripped
 
 
@@ -73,7 +73,8 @@ class Scaled:
 
     @poutine.reparam(config=CONFIG)
     def run(self, shift: float) -> torch.Tensor:
-        return ember.sample("x", dist.Normal(shift, self.scale))
+        value: torch.Tensor = ember.sample("x", dist.Normal(shift, self.scale))
+        return value
 
 
 def test_method_decorator_binds_self() -> None:
@@ -178,7 +179,7 @@ def test_init_parity_with_pyro_init_messenger() -> None:
         if b is EMBER:
             init: Any = _InitToValue(values)
         else:
-            init = pyro_init.InitMessenger(pyro_init.init_to_value(values=values))
+            init = pyro_init.InitMessenger(pyro_init.init_to_value(values=values))  # type: ignore[no-untyped-call]  # pyro is untyped
         reparams = ember_reparam if b is EMBER else pyro_reparam
         config = {"x": reparams.LocScaleReparam(centered=0.0)}
         return b.poutine.trace(init(b.poutine.reparam(_backend_model(b), config))).get_trace()

@@ -1,0 +1,21 @@
+"""Reparameterizers for :func:`ember.poutine.reparam`.
+
+Each one rewrites a sample site into auxiliary sample sites plus a deterministic transform,
+changing the geometry inference works in without changing the model's distribution.
+"""
+
+from ember.infer.reparam.discrete_cosine import DiscreteCosineReparam
+from ember.infer.reparam.loc_scale import LocScaleReparam
+from ember.infer.reparam.reparam import Reparam, ReparamMessage, ReparamResult
+from ember.infer.reparam.transform import TransformReparam
+from ember.infer.reparam.unit_jacobian import UnitJacobianReparam
+
+__all__ = [
+    "DiscreteCosineReparam",
+    "LocScaleReparam",
+    "Reparam",
+    "ReparamMessage",
+    "ReparamResult",
+    "TransformReparam",
+    "UnitJacobianReparam",
+]
