@@ -1,15 +1,53 @@
 """Effect handlers: the messengers, their handler functions, :class:`Trace` and the runtime.
 
-The life of a message is described once, in :mod:`ember.poutine.runtime`.
+The life of a message is described once, in :mod:`ember.poutine.runtime`. Pyro's module
+paths (``pyro.poutine.trace_messenger`` and the like) exist as thin re-exporting modules.
 """
 
 from ember.poutine import handlers, messenger, runtime, trace_struct, util
+
+# Pyro's module paths, so ``pyro.poutine.trace_messenger`` and friends keep working.
+from ember.poutine import (  # isort: skip
+    block_messenger,
+    broadcast_messenger,
+    collapse_messenger,
+    condition_messenger,
+    do_messenger,
+    enum_messenger,
+    equalize_messenger,
+    escape_messenger,
+    indep_messenger,
+    infer_config_messenger,
+    lift_messenger,
+    markov_messenger,
+    mask_messenger,
+    plate_messenger,
+    reentrant_messenger,
+    reparam_messenger,
+    replay_messenger,
+    scale_messenger,
+    seed_messenger,
+    subsample_messenger,
+    substitute_messenger,
+    trace_messenger,
+    uncondition_messenger,
+)
+from ember.poutine.enumerate_config import config_enumerate
 from ember.poutine.handlers import (
     block,
     broadcast,
+    collapse,
     condition,
+    do,
+    enum,
+    equalize,
+    escape,
+    infer_config,
     lift,
+    markov,
     mask,
+    queue,
+    reparam,
     replay,
     scale,
     seed,
@@ -18,12 +56,22 @@ from ember.poutine.handlers import (
     uncondition,
 )
 from ember.poutine.messenger import Messenger, ReentrantMessenger, block_messengers, unwrap
+from ember.poutine import guide
 from ember.poutine.messengers.block import BlockMessenger
 from ember.poutine.messengers.broadcast import BroadcastMessenger
+from ember.poutine.messengers.collapse import CollapseMessenger
 from ember.poutine.messengers.condition import ConditionMessenger
+from ember.poutine.messengers.do import DoMessenger
+from ember.poutine.messengers.enum import EnumMessenger
+from ember.poutine.messengers.equalize import EqualizeMessenger
+from ember.poutine.messengers.escape import EscapeMessenger
+from ember.poutine.messengers.guide import GuideMessenger
+from ember.poutine.messengers.infer_config import InferConfigMessenger
 from ember.poutine.messengers.lift import LiftMessenger
+from ember.poutine.messengers.markov import MarkovMessenger
 from ember.poutine.messengers.mask import MaskMessenger
 from ember.poutine.messengers.plate import IndepMessenger, PlateMessenger, SubsampleMessenger, block_plate
+from ember.poutine.messengers.reparam import ReparamHandler, ReparamMessenger
 from ember.poutine.messengers.replay import ReplayMessenger
 from ember.poutine.messengers.scale import ScaleMessenger
 from ember.poutine.messengers.seed import SeedMessenger
@@ -34,44 +82,27 @@ from ember.poutine.runtime import NonlocalExit, get_mask, get_plates
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import enable_validation, is_validation_enabled
 
-# --- exports: helper A ---
-from ember.poutine.handlers import do, equalize, escape, infer_config, queue
-from ember.poutine.messengers.do import DoMessenger
-from ember.poutine.messengers.equalize import EqualizeMessenger
-from ember.poutine.messengers.escape import EscapeMessenger
-from ember.poutine.messengers.infer_config import InferConfigMessenger
-# --- end helper A exports ---
-# --- exports: helper B ---
-from ember.poutine.enumerate_config import config_enumerate
-from ember.poutine.handlers import enum, markov
-from ember.poutine.messengers.enum import EnumMessenger
-from ember.poutine.messengers.markov import MarkovMessenger
-
-# --- end helper B exports ---
-# --- exports: helper C ---
-import sys as _sys
-
-from ember.poutine.handlers import collapse, reparam
-from ember.poutine.messengers import guide as guide
-from ember.poutine.messengers.collapse import CollapseMessenger
-from ember.poutine.messengers.guide import GuideMessenger
-from ember.poutine.messengers.reparam import ReparamHandler, ReparamMessenger
-
-# Pyro users import ``pyro.poutine.guide``; alias the module under that path.
-_sys.modules.setdefault(f"{__name__}.guide", guide)
-# --- end helper C exports ---
-
 __all__ = [
     "BlockMessenger",
     "BroadcastMessenger",
+    "CollapseMessenger",
     "ConditionMessenger",
+    "DoMessenger",
+    "EnumMessenger",
+    "EqualizeMessenger",
+    "EscapeMessenger",
+    "GuideMessenger",
     "IndepMessenger",
+    "InferConfigMessenger",
     "LiftMessenger",
+    "MarkovMessenger",
     "MaskMessenger",
     "Messenger",
     "NonlocalExit",
     "PlateMessenger",
     "ReentrantMessenger",
+    "ReparamHandler",
+    "ReparamMessenger",
     "ReplayMessenger",
     "ScaleMessenger",
     "SeedMessenger",
@@ -85,15 +116,26 @@ __all__ = [
     "block_messengers",
     "block_plate",
     "broadcast",
+    "collapse",
     "condition",
+    "config_enumerate",
+    "do",
     "enable_validation",
+    "enum",
+    "equalize",
+    "escape",
     "get_mask",
     "get_plates",
+    "guide",
     "handlers",
+    "infer_config",
     "is_validation_enabled",
     "lift",
+    "markov",
     "mask",
     "messenger",
+    "queue",
+    "reparam",
     "replay",
     "runtime",
     "scale",
@@ -104,25 +146,4 @@ __all__ = [
     "uncondition",
     "unwrap",
     "util",
-    "EnumMessenger",  # helper B
-    "MarkovMessenger",  # helper B
-    "config_enumerate",  # helper B
-    "enum",  # helper B
-    "markov",  # helper B
-    "DoMessenger",  # helper A
-    "EqualizeMessenger",  # helper A
-    "EscapeMessenger",  # helper A
-    "InferConfigMessenger",  # helper A
-    "do",  # helper A
-    "equalize",  # helper A
-    "escape",  # helper A
-    "infer_config",  # helper A
-    "queue",  # helper A
-    "CollapseMessenger",  # helper C
-    "GuideMessenger",  # helper C
-    "ReparamHandler",  # helper C
-    "ReparamMessenger",  # helper C
-    "collapse",  # helper C
-    "guide",  # helper C
-    "reparam",  # helper C
 ]

@@ -7,54 +7,54 @@ Every handler comes from one typed factory, :class:`Handler`, which captures the
 * ``condition(data={...})`` returns the messenger, for ``with`` or as a decorator;
 * ``@condition(data={...})`` on a function or method.
 
-Only ``trace``, whose wrapper has ``get_trace``, is typed by hand.
+Only the handlers with extra forms are typed by hand: ``trace`` (its wrapper has
+``get_trace``), ``markov`` (also loops over an iterable), ``reparam`` (its wrapper records
+the call's arguments) and ``queue`` (it re-runs the function, so it is no messenger).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, Callable, Generic, ParamSpec, TypeVar, overload
 
 from ember.poutine.messenger import Messenger
 from ember.poutine.messengers.block import BlockMessenger
 from ember.poutine.messengers.broadcast import BroadcastMessenger
+from ember.poutine.messengers.collapse import CollapseMessenger
 from ember.poutine.messengers.condition import ConditionMessenger
+from ember.poutine.messengers.do import DoMessenger
+from ember.poutine.messengers.enum import EnumMessenger
+from ember.poutine.messengers.equalize import EqualizeMessenger
+from ember.poutine.messengers.escape import EscapeMessenger
+from ember.poutine.messengers.infer_config import InferConfigMessenger
 from ember.poutine.messengers.lift import LiftMessenger
+from ember.poutine.messengers.markov import MarkovMessenger
 from ember.poutine.messengers.mask import MaskMessenger
+from ember.poutine.messengers.reparam import ReparamConfig, ReparamHandler, ReparamMessenger
 from ember.poutine.messengers.replay import ReplayMessenger
 from ember.poutine.messengers.scale import ScaleMessenger
 from ember.poutine.messengers.seed import SeedMessenger
 from ember.poutine.messengers.substitute import SubstituteMessenger
 from ember.poutine.messengers.trace import TraceHandler, TraceMessenger
 from ember.poutine.messengers.uncondition import UnconditionMessenger
-
-# --- imports: do/equalize/infer_config/escape/queue (helper A) ---
-from ember.poutine.messengers.do import DoMessenger
-from ember.poutine.messengers.equalize import EqualizeMessenger
-from ember.poutine.messengers.escape import EscapeMessenger
-from ember.poutine.messengers.infer_config import InferConfigMessenger
 from ember.poutine.queue import queue as queue  # typed by hand: it re-runs fn, so it is no messenger
-# --- end helper A imports ---
-# --- imports: enum/config_enumerate/markov (helper B) ---
-from collections.abc import Iterator
-
-from ember.poutine.messengers.enum import EnumMessenger
-from ember.poutine.messengers.markov import MarkovMessenger
-
-# --- end helper B imports ---
-# --- imports: reparam/collapse/guide (helper C) ---
-from ember.poutine.messengers.collapse import CollapseMessenger
-from ember.poutine.messengers.reparam import ReparamConfig, ReparamHandler, ReparamMessenger
-
-# --- end helper C imports ---
 
 __all__ = [
     "Handler",
     "block",
     "broadcast",
+    "collapse",
     "condition",
+    "do",
+    "enum",
+    "equalize",
+    "escape",
+    "infer_config",
     "lift",
+    "markov",
     "mask",
+    "queue",
+    "reparam",
     "replay",
     "scale",
     "seed",
@@ -118,15 +118,12 @@ scale = Handler(ScaleMessenger, "scale")
 seed = Handler(SeedMessenger, "seed")
 substitute = Handler(SubstituteMessenger, "substitute")
 uncondition = Handler(UnconditionMessenger, "uncondition")
-
-# --- handlers: helper A ---
 do = Handler(DoMessenger, "do")
 equalize = Handler(EqualizeMessenger, "equalize")
 escape = Handler(EscapeMessenger, "escape")
 infer_config = Handler(InferConfigMessenger, "infer_config")
-# --- end helper A handlers ---
-# --- handlers: helper B ---
 enum = Handler(EnumMessenger, "enum")
+collapse = Handler(CollapseMessenger, "collapse")
 
 
 @overload
@@ -182,13 +179,6 @@ def markov(
     return messenger.iterate(fn)
 
 
-# --- end helper B handlers ---
-# --- handlers: helper C ---
-__all__ += ["collapse", "reparam"]
-
-collapse = Handler(CollapseMessenger, "collapse")
-
-
 @overload
 def reparam(fn: None, config: ReparamConfig) -> ReparamMessenger: ...
 
@@ -228,9 +218,6 @@ def reparam(
     if fn is None:
         return messenger
     return messenger(fn)
-
-
-# --- end helper C handlers ---
 
 
 @overload
