@@ -15,7 +15,7 @@ import functools
 import inspect
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, Callable, ClassVar, Iterator, ParamSpec, TypeVar
+from typing import Any, Callable, ClassVar, Generic, Iterator, ParamSpec, TypeVar, cast, overload
 
 from typing_extensions import Self
 
@@ -23,6 +23,7 @@ from ember.poutine.message import Message
 from ember.poutine.runtime import _STACK, _Frame
 
 __all__ = [
+    "BindsAsMethod",
     "Messenger",
     "ReentrantMessenger",
     "block_messengers",
@@ -47,6 +48,25 @@ class _bound_partial(functools.partial[Any]):
         if instance is None:
             return self
         return functools.partial(self, instance)
+
+
+class BindsAsMethod(Generic[_T]):
+    """Lets a callable handler object decorate a method: looked up on an instance, it binds it.
+
+    Subclasses define ``__call__`` returning ``_T``.
+    """
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> Self: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> Callable[..., _T]: ...
+
+    def __get__(self, instance: object, owner: type | None = None) -> Self | Callable[..., _T]:
+        if instance is None:
+            return self
+        call = cast(Callable[..., _T], self)
+        return functools.partial(call, instance)
 
 
 def unwrap(fn: Any) -> Any:

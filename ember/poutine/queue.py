@@ -14,9 +14,9 @@ from __future__ import annotations
 import functools
 from typing import Callable, Generic, Iterable, ParamSpec, Protocol, TypeVar, overload
 
-from typing_extensions import Self
 
 from ember.poutine.message import Message
+from ember.poutine.messenger import BindsAsMethod
 from ember.poutine.messengers.escape import EscapeMessenger
 from ember.poutine.messengers.replay import ReplayMessenger
 from ember.poutine.messengers.trace import TraceMessenger
@@ -43,7 +43,7 @@ class TraceQueue(Protocol):
     def put(self, item: Trace, /) -> None: ...
 
 
-class QueueHandler(Generic[_P, _T]):
+class QueueHandler(BindsAsMethod[_T], Generic[_P, _T]):
     """``fn`` run from a queue of partial traces; see :func:`queue`.
 
     Picklable when ``fn``, the queue and the helper functions are, and binds ``self`` when it
@@ -92,17 +92,6 @@ class QueueHandler(Generic[_P, _T]):
                     partial_traces.put(extended)
         raise ValueError(f"max tries ({self.max_tries}) exceeded")
 
-    @overload
-    def __get__(self, instance: None, owner: type | None = None) -> Self: ...
-
-    @overload
-    def __get__(self, instance: object, owner: type | None = None) -> Callable[..., _T]: ...
-
-    def __get__(self, instance: object, owner: type | None = None) -> Self | Callable[..., _T]:
-        if instance is None:
-            return self
-        method: Callable[..., _T] = self
-        return functools.partial(method, instance)
 
     def __repr__(self) -> str:
         return f"<queue {getattr(self.fn, '__qualname__', self.fn)!r}>"

@@ -18,9 +18,8 @@ in a distribution raises :class:`NotImplementedError` naming the site.
 
 from __future__ import annotations
 
-import functools
 import warnings
-from typing import Any, Callable, ParamSpec, TypeVar, overload
+from typing import Any, Callable, ParamSpec, TypeVar
 
 import torch
 from torch.distributions import Independent
@@ -46,18 +45,6 @@ _PAIRS = "Normal-Normal, Beta-Bernoulli, Beta-Binomial, Gamma-Poisson, Dirichlet
 
 class CollapseHandler(TraceHandler[_P, _T]):
     """A function run under a :class:`CollapseMessenger`; binds like a function as a method."""
-
-    @overload
-    def __get__(self, instance: None, owner: type | None = None) -> Self: ...
-
-    @overload
-    def __get__(self, instance: object, owner: type | None = None) -> Callable[..., _T]: ...
-
-    def __get__(self, instance: object, owner: type | None = None) -> Self | Callable[..., _T]:
-        if instance is None:
-            return self
-        call: Callable[..., _T] = self
-        return functools.partial(call, instance)
 
 
 class CollapseMessenger(TraceMessenger):

@@ -16,13 +16,12 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Mapping
-from typing import Any, Callable, Generic, ParamSpec, Protocol, TypedDict, TypeVar, Union, overload
+from typing import Any, Callable, Generic, ParamSpec, Protocol, TypedDict, TypeVar, Union
 
 import torch
-from typing_extensions import Self
 
 from ember.poutine.message import Message
-from ember.poutine.messenger import Messenger
+from ember.poutine.messenger import BindsAsMethod, Messenger
 from ember.poutine.runtime import effectful
 from ember.poutine.util import site_is_subsample
 
@@ -156,7 +155,7 @@ class ReparamMessenger(Messenger):
         msg["is_observed"] = result["is_observed"]
 
 
-class ReparamHandler(Generic[_P, _T]):
+class ReparamHandler(BindsAsMethod[_T], Generic[_P, _T]):
     """A function run under a :class:`ReparamMessenger` that records each call's arguments.
 
     It binds like a function, so it also works as a method decorator.
@@ -177,14 +176,3 @@ class ReparamHandler(Generic[_P, _T]):
         finally:
             self.msngr._args_kwargs = None
 
-    @overload
-    def __get__(self, instance: None, owner: type | None = None) -> Self: ...
-
-    @overload
-    def __get__(self, instance: object, owner: type | None = None) -> Callable[..., _T]: ...
-
-    def __get__(self, instance: object, owner: type | None = None) -> Self | Callable[..., _T]:
-        if instance is None:
-            return self
-        call: Callable[..., _T] = self
-        return functools.partial(call, instance)

@@ -13,7 +13,7 @@ from typing import Any, Callable, Generic, ParamSpec, TypeVar
 from typing_extensions import Self
 
 from ember.poutine.message import Message
-from ember.poutine.messenger import Messenger
+from ember.poutine.messenger import BindsAsMethod, Messenger
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import site_is_subsample
 
@@ -107,11 +107,12 @@ class TraceMessenger(Messenger):
         self.trace._add_site(msg["name"] or "", msg.copy())
 
 
-class TraceHandler(Generic[_P, _T]):
+class TraceHandler(BindsAsMethod[_T], Generic[_P, _T]):
     """A function run under a :class:`TraceMessenger`, recording ``_INPUT`` and ``_RETURN``.
 
     A ``ValueError`` or ``RuntimeError`` raised inside is re-raised as the same type with
-    the shape table of the partial trace appended.
+    the shape table of the partial trace appended. Decorating a method binds ``self``
+    (Pyro's handler does not).
     """
 
     def __init__(self, msngr: TraceMessenger, fn: Callable[_P, _T]) -> None:
