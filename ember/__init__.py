@@ -33,6 +33,10 @@ from ember.primitives import (
 )
 from ember.util import get_rng_state, set_rng_seed, set_rng_state
 
+# Like ``import pyro``, ``import ember`` makes the inference, optimizer and module
+# subpackages available as attributes; they build on the primitives above.
+from ember import infer, nn, optim  # isort: skip
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -47,10 +51,13 @@ __all__ = [
     "factor",
     "get_param_store",
     "get_rng_state",
+    "infer",
     "iarange",
     "irange",
     "markov",
     "module",
+    "nn",
+    "optim",
     "param",
     "params",
     "plate",

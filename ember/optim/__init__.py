@@ -1,3 +1,94 @@
-"""Optimizers for SVI: torch optimizers wrapped per parameter (Pyro's ``pyro.optim``)."""
+"""Optimizers for SVI: torch optimizers wrapped per parameter (Pyro's ``pyro.optim``).
 
-__all__: list[str] = []
+Every name here builds a :class:`PyroOptim` (or :class:`PyroLRScheduler`), which creates one
+torch optimizer per parameter the first time SVI steps it::
+
+    optimizer = ember.optim.Adam({"lr": 0.01})
+    svi = SVI(model, guide, optimizer, loss=Trace_ELBO())
+"""
+
+from ember.optim import (
+    adagrad_rmsprop,
+    clipped_adam,
+    lr_scheduler,
+    optim,
+    pytorch_optimizers,
+)
+from ember.optim.lr_scheduler import (
+    ChainedScheduler,
+    ConstantLR,
+    CosineAnnealingLR,
+    CosineAnnealingWarmRestarts,
+    CyclicLR,
+    ExponentialLR,
+    LambdaLR,
+    LinearLR,
+    LRScheduler,
+    MultiplicativeLR,
+    MultiStepLR,
+    OneCycleLR,
+    PolynomialLR,
+    PyroLRScheduler,
+    ReduceLROnPlateau,
+    SequentialLR,
+    StepLR,
+)
+from ember.optim.optim import AdagradRMSProp, ClippedAdam, PyroOptim
+from ember.optim.pytorch_optimizers import (
+    ASGD,
+    SGD,
+    Adadelta,
+    Adafactor,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    Muon,
+    NAdam,
+    RAdam,
+    RMSprop,
+    Rprop,
+    SparseAdam,
+)
+
+__all__ = [
+    "ASGD",
+    "SGD",
+    "Adadelta",
+    "Adafactor",
+    "Adagrad",
+    "AdagradRMSProp",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "ChainedScheduler",
+    "ClippedAdam",
+    "ConstantLR",
+    "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
+    "CyclicLR",
+    "ExponentialLR",
+    "LRScheduler",
+    "LambdaLR",
+    "LinearLR",
+    "MultiStepLR",
+    "MultiplicativeLR",
+    "Muon",
+    "NAdam",
+    "OneCycleLR",
+    "PolynomialLR",
+    "PyroLRScheduler",
+    "PyroOptim",
+    "RAdam",
+    "RMSprop",
+    "ReduceLROnPlateau",
+    "Rprop",
+    "SequentialLR",
+    "SparseAdam",
+    "StepLR",
+    "adagrad_rmsprop",
+    "clipped_adam",
+    "lr_scheduler",
+    "optim",
+    "pytorch_optimizers",
+]

@@ -102,7 +102,9 @@ def test_concurrent_writers_and_readers_end_with_a_consistent_store() -> None:
     _run_in_threads(work)
     _assert_consistent(store)
     for name in store.keys():
-        assert store._constraints[name] is constraints.positive
+        # A set that races a delete recreates the param with the default constraint (as in
+        # Pyro), so either constraint is a consistent outcome; anything else is not.
+        assert store._constraints[name] is constraints.positive or store._constraints[name] is constraints.real
 
 
 def test_reads_never_mix_a_leaf_with_another_states_constraint() -> None:
