@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections import OrderedDict
 from typing import Any, Callable, Iterator
 
@@ -15,7 +16,6 @@ from ember.poutine._packed import pack
 from ember.poutine._shapes import format_shapes
 from ember.poutine.message import Message
 from ember.poutine.runtime import is_validation_enabled
-from ember.util import warn_if_inf, warn_if_nan
 
 __all__ = ["Trace", "allow_all_sites"]
 
@@ -28,25 +28,27 @@ def allow_all_sites(name: str, site: Message) -> bool:
 
 
 def _check_log_prob_sum(value: torch.Tensor, name: str) -> None:
-    # One ``.item()`` decides the common all-finite case; the warning helpers (which also
-    # watch gradients) run only when they have something to do.
-    if not value.requires_grad and math.isfinite(value.item()):
-        return
-    what = f"log_prob_sum at site '{name}'"
-    warn_if_nan(value, what)
-    warn_if_inf(value, what, allow_neginf=True)
+    """Warn if a site's log density sum is NaN or +inf (-inf is a legitimate zero density).
+
+    Pyro also hooks each sum's gradient; that gradient is just the loss's upstream gradient,
+    NaN only when the loss itself is, so Ember checks values only and keeps backward free.
+    """
+    number = value.item()
+    if math.isnan(number):
+        warnings.warn(f"Encountered NaN: log_prob_sum at site '{name}'", UserWarning, stacklevel=3)
+    elif number == math.inf:
+        warnings.warn(f"Encountered +inf: log_prob_sum at site '{name}'", UserWarning, stacklevel=3)
 
 
 def _check_site_sums(total: torch.Tensor, site_sums: list[tuple[str, torch.Tensor]]) -> None:
     """Warn about NaN or +inf site sums, looking at each site only when the total is suspect.
 
-    NaN and +inf propagate into the total, so a finite (or -inf) total that needs no
-    gradient watch clears every site with one ``.item()``.
+    NaN and +inf propagate into the total, so a finite (or -inf) total clears every site
+    with one ``.item()``.
     """
-    if not total.requires_grad:
-        value = total.item()
-        if math.isfinite(value) or value == -math.inf:
-            return
+    value = total.item()
+    if math.isfinite(value) or value == -math.inf:
+        return
     for name, site_sum in site_sums:
         _check_log_prob_sum(site_sum, name)
 

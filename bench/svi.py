@@ -1,0 +1,172 @@
+"""SVI step time: Ember vs pyro-ppl vs a hand-written torch ELBO step (the floor).
+
+The model is the Bayesian linear regression of ``examples/svi_regression.py``: 1,000 points
+and three latent globals (intercept, slope, noise). Each library runs ``SVI.step`` with
+``Trace_ELBO`` and ``Adam`` for two guides: a hand-written mean-field guide (``param`` and
+``sample`` statements) and ``AutoNormal``. The floor does the same one-particle
+reparameterized ELBO step by hand in torch: draw the three latents, score prior, likelihood
+and guide, backpropagate, and take an Adam step on the six guide parameters.
+
+All contenders run in one process and are interleaved round by round; the numbers are
+medians over rounds of the mean time of one step within a round.
+
+Run ``python bench/svi.py`` or ``--quick``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import platform
+import statistics
+import time
+from typing import Any, Callable
+
+import pyro
+import pyro.distributions
+import pyro.infer
+import pyro.infer.autoguide
+import pyro.optim
+import torch
+
+import ember
+import ember.distributions
+import ember.infer
+import ember.infer.autoguide
+import ember.optim
+
+NUM_POINTS = 1000
+
+
+def make_data() -> tuple[torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    x = torch.randn(NUM_POINTS)
+    return x, 1.5 - 2.0 * x + 0.5 * torch.randn(NUM_POINTS)
+
+
+def make_model(lib: Any, dist: Any) -> Callable[[torch.Tensor, torch.Tensor], None]:
+    def model(x: torch.Tensor, y: torch.Tensor) -> None:
+        intercept = lib.sample("intercept", dist.Normal(0.0, 10.0))
+        slope = lib.sample("slope", dist.Normal(0.0, 10.0))
+        noise = lib.sample("noise", dist.HalfNormal(5.0))
+        with lib.plate("data", len(x)):
+            lib.sample("y", dist.Normal(intercept + slope * x, noise), obs=y)
+
+    return model
+
+
+def make_guide(lib: Any, dist: Any) -> Callable[[torch.Tensor, torch.Tensor], None]:
+    positive = dist.constraints.positive
+
+    def guide(x: torch.Tensor, y: torch.Tensor) -> None:
+        for name in ("intercept", "slope"):
+            loc = lib.param(f"{name}_loc", torch.tensor(0.0))
+            scale = lib.param(f"{name}_scale", torch.tensor(1.0), constraint=positive)
+            lib.sample(name, dist.Normal(loc, scale))
+        loc = lib.param("noise_loc", torch.tensor(0.0))
+        scale = lib.param("noise_scale", torch.tensor(1.0), constraint=positive)
+        lib.sample("noise", dist.LogNormal(loc, scale))
+
+    return guide
+
+
+def make_svi_step(lib: Any, dist: Any, infer: Any, optim: Any, autoguide: Any, auto: bool) -> Callable[[], object]:
+    x, y = make_data()
+    model = make_model(lib, dist)
+    guide = autoguide.AutoNormal(model) if auto else make_guide(lib, dist)
+    svi = infer.SVI(model, guide, optim.Adam({"lr": 0.01}), loss=infer.Trace_ELBO())
+    svi.step(x, y)  # builds params (and the AutoNormal prototype) outside the timing
+
+    def step() -> object:
+        # Each library has its own param store, and the two guides use different param
+        # names, so the contenders never touch each other's state.
+        return svi.step(x, y)
+
+    return step
+
+
+def make_torch_step() -> Callable[[], object]:
+    """The floor: the same mean-field ELBO step, written directly in torch."""
+    x, y = make_data()
+    params = [torch.zeros((), requires_grad=True) for _ in range(6)]
+    optimizer = torch.optim.Adam(params, lr=0.01)
+    normal = torch.distributions.Normal
+    prior = normal(0.0, 10.0)
+    half = torch.distributions.HalfNormal(5.0)
+
+    def step() -> object:
+        a_loc, a_rho, b_loc, b_rho, n_loc, n_rho = params
+        qa = normal(a_loc, torch.nn.functional.softplus(a_rho))
+        qb = normal(b_loc, torch.nn.functional.softplus(b_rho))
+        qn = torch.distributions.LogNormal(n_loc, torch.nn.functional.softplus(n_rho))
+        a, b, n = qa.rsample(), qb.rsample(), qn.rsample()
+        log_p = prior.log_prob(a) + prior.log_prob(b) + half.log_prob(n)
+        log_p = log_p + normal(a + b * x, n).log_prob(y).sum()
+        log_q = qa.log_prob(a) + qb.log_prob(b) + qn.log_prob(n)
+        loss = log_q - log_p
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return step
+
+
+def time_per_call(step: Callable[[], object], inner: int) -> float:
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for _ in range(inner):
+            step()
+        return (time.perf_counter() - start) / inner
+    finally:
+        gc.enable()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--inner", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", help="5 rounds x 5 steps")
+    args = parser.parse_args()
+    rounds, inner = (5, 5) if args.quick else (args.rounds, args.inner)
+    torch.set_num_threads(1)
+
+    libs = {
+        "ember": (ember, ember.distributions, ember.infer, ember.optim, ember.infer.autoguide),
+        "pyro": (pyro, pyro.distributions, pyro.infer, pyro.optim, pyro.infer.autoguide),
+    }
+    jobs: dict[str, Callable[[], object]] = {"torch": make_torch_step()}
+    for guide_kind, auto in (("mean-field", False), ("AutoNormal", True)):
+        for name, parts in libs.items():
+            jobs[f"{name} {guide_kind}"] = make_svi_step(*parts, auto=auto)
+    for step in jobs.values():
+        for _ in range(3):
+            step()
+    samples: dict[str, list[float]] = {name: [] for name in jobs}
+    names = list(jobs)
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in reversed(order) if r % 2 else order:
+            samples[name].append(time_per_call(jobs[name], inner))
+    med = {name: statistics.median(values) * 1e6 for name, values in samples.items()}
+
+    print(
+        f"SVI.step, Trace_ELBO + Adam, linear regression with {NUM_POINTS} points and 3 latent globals; "
+        f"median of {rounds} rounds x {inner} steps\n"
+        f"torch {torch.__version__}, pyro-ppl {pyro.__version__}, ember {ember.__version__}, "
+        f"python {platform.python_version()}, torch threads {torch.get_num_threads()}"
+    )
+    rows = [("guide", "ember us", "pyro us", "torch us", "ember/pyro", "ember/torch")]
+    for guide_kind in ("mean-field", "AutoNormal"):
+        e, p, t = med[f"ember {guide_kind}"], med[f"pyro {guide_kind}"], med["torch"]
+        rows.append((guide_kind, f"{e:,.0f}", f"{p:,.0f}", f"{t:,.0f}", f"{e / p:.2f}x", f"{e / t:.2f}x"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
