@@ -137,7 +137,14 @@ def sample(
         return fn(*args, **kwargs)
     msg = new_message("sample", name, fn, args, kwargs, value=obs, is_observed=is_observed, infer=infer)
     apply_stack(msg)
-    return msg["value"]
+    value = msg["value"]
+    if value is None:
+        # AssertionError is the type Pyro raises here.
+        raise AssertionError(
+            f"sample site '{name}' has no value after the handlers ran: a handler set it to None "
+            "after the site was already done (e.g. condition(data={name: None}) outside replay)"
+        )
+    return value
 
 
 def _masked_observe(name: str, fn: Any, obs: Any, obs_mask: torch.Tensor, *args: Any, **kwargs: Any) -> Any:

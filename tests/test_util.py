@@ -43,4 +43,4 @@ def test_warn_if_nan_watches_gradients() -> None:
     y = x * 1.0
     warn_if_nan(y, "y")
     with pytest.warns(UserWarning, match="Encountered NaN: backward y"):
-        (y * float("nan")).backward()
+        (y * float("nan")).backward()  # type: ignore[no-untyped-call]  # torch leaves backward unannotated

@@ -40,8 +40,7 @@ class ScoreParts(NamedTuple):
         :param scale: a positive number or tensor.
         :param mask: ``None``, a Python bool, or a bool tensor.
         """
-        return ScoreParts(
-            scale_and_mask(self.log_prob, scale, mask),
-            self.score_function,
-            scale_and_mask(self.entropy_term, scale, mask),
-        )
+        log_prob = scale_and_mask(self.log_prob, scale, mask)
+        # A reparameterized site's entropy term is its log_prob: scale it once, not twice.
+        entropy_term = log_prob if self.entropy_term is self.log_prob else scale_and_mask(self.entropy_term, scale, mask)
+        return ScoreParts(log_prob, self.score_function, entropy_term)

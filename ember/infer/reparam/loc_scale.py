@@ -40,7 +40,8 @@ class LocScaleReparam(Reparam):
     ...     return ember.sample("x", dist.StudentT(3.0, 1.0, 2.0))
     >>> reparameterized = poutine.reparam(model, {"x": LocScaleReparam(centered=0.0)})
     >>> tr = poutine.trace(reparameterized).get_trace()
-    >>> float(tr.nodes["x"]["value"]) == 1.0 + 2.0 * float(tr.nodes["x_decentered"]["value"])
+    >>> x, x_decentered = tr.nodes["x"]["value"], tr.nodes["x_decentered"]["value"]
+    >>> bool(torch.isclose(x, 1.0 + 2.0 * x_decentered))
     True
     """
 

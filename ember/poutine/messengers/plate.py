@@ -123,7 +123,7 @@ class _Subsample(Distribution):
         self.use_cuda = use_cuda
         if use_cuda is not None and use_cuda ^ (device != "cpu"):
             raise ValueError(f"Incompatible arg values use_cuda={use_cuda}, device={device}.")
-        self.device = torch.device(device) if device is not None else torch.tensor(()).device
+        self.device = torch.device(device) if device is not None else torch.get_default_device()
 
     def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
         if sample_shape:
