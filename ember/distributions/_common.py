@@ -1,11 +1,13 @@
 """Building blocks shared by Ember's distribution classes.
 
-:class:`TypedTorchMethods` exists for static checkers only. Many ``torch.distributions``
+:class:`TypedTorchMethods` exists mostly for static checkers. Many ``torch.distributions``
 classes define ``sample``, ``log_prob`` or ``expand`` without annotations, so under
 ``mypy --strict`` every call to them is an untyped call returning ``Any``. Ember's classes list
 :class:`TypedTorchMethods` first among their bases: checkers find its annotated declarations
-before torch's unannotated ones, while at runtime the class is empty and every lookup falls
-through to torch's implementation.
+before torch's unannotated ones, while at runtime every lookup but one falls through to
+torch's implementation. The one runtime member is ``_validate_sample``, which skips the
+support check for the value the distribution itself last drew (see
+:meth:`~ember.distributions.torch_distribution.TorchDistributionMixin.__call__`).
 """
 
 from __future__ import annotations
@@ -56,7 +58,18 @@ class DelegatedRsample:
 
 
 class TypedTorchMethods:
-    """Annotated view of :class:`torch.distributions.Distribution` methods (no runtime members)."""
+    """Annotated view of :class:`torch.distributions.Distribution` methods.
+
+    At runtime it only adds ``_validate_sample``'s shortcut for self-drawn values.
+    """
+
+    def _validate_sample(self, value: torch.Tensor) -> None:
+        # A value this distribution drew itself is in its support by construction. Scoring
+        # it again (``trace.log_prob_sum()``, a guide's own sites in an ELBO) would re-run
+        # the support check, about a third of ``Normal.log_prob`` (bench/overhead.py).
+        if value is self.__dict__.get("_ember_drawn"):
+            return
+        torch.distributions.Distribution._validate_sample(self, value)  # type: ignore[arg-type]  # self is a torch Distribution in every subclass
 
     if TYPE_CHECKING:
 

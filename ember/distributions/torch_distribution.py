@@ -83,10 +83,14 @@ class TorchDistributionMixin(Distribution):
         raise NotImplementedError
 
     def __call__(self, sample_shape: _size = _EMPTY) -> torch.Tensor:
-        """Draw a sample: reparameterized when ``has_rsample`` is true."""
-        if self.has_rsample:
-            return self.rsample(sample_shape)
-        return self.sample(sample_shape)
+        """Draw a sample: reparameterized when ``has_rsample`` is true.
+
+        The distribution remembers the value, so scoring that same tensor later skips the
+        support check (it holds by construction).
+        """
+        value = self.rsample(sample_shape) if self.has_rsample else self.sample(sample_shape)
+        self.__dict__["_ember_drawn"] = value
+        return value
 
     @property
     def event_dim(self) -> int:

@@ -362,3 +362,24 @@ def test_independent_log_prob_sums_event_dims() -> None:
     base = dist.Normal(torch.zeros(2, 3), 1.0)
     x = torch.randn(2, 3)
     assert torch.allclose(dist.Independent(base, 2).log_prob(x), base.log_prob(x).sum())
+
+
+def test_scoring_a_self_drawn_value_skips_only_that_support_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    checked: list[torch.Tensor] = []
+    original = torch.distributions.Distribution._validate_sample
+
+    def counting(self: torch.distributions.Distribution, value: torch.Tensor) -> None:
+        checked.append(value)
+        original(self, value)
+
+    monkeypatch.setattr(torch.distributions.Distribution, "_validate_sample", counting)
+    d = dist.Normal(torch.zeros(3), 1.0)
+    drawn = d()
+    expected = -0.5 * drawn**2 - 0.5 * torch.log(torch.tensor(2 * torch.pi))
+    assert torch.allclose(d.log_prob(drawn), expected)
+    assert checked == []
+    other = drawn.clone()
+    d.log_prob(other)
+    assert len(checked) == 1 and checked[0] is other
+    with pytest.raises(ValueError, match="support"):
+        dist.Beta(1.0, 1.0).log_prob(torch.tensor(2.0))
