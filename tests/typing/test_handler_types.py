@@ -52,6 +52,8 @@ def test_messenger_forms() -> None:
     assert_type(poutine.substitute(data={}), poutine.SubstituteMessenger)
     assert_type(poutine.uncondition(), poutine.UnconditionMessenger)
     assert_type(poutine.broadcast(), poutine.BroadcastMessenger)
+    assert_type(poutine.lift(prior=dist.Normal(0.0, 1.0)), poutine.LiftMessenger)
+    assert_type(poutine.replay(trace=poutine.Trace()), poutine.ReplayMessenger)
     with poutine.trace() as tracer, poutine.condition(data={"z": X}):
         model(X)
     assert_type(tracer.get_trace(), Trace)
@@ -61,6 +63,31 @@ def test_messenger_forms() -> None:
         return str(y)
 
     assert_type(decorated(1), str)
+
+
+def test_decorator_forms_keep_the_signature() -> None:
+    def plain(y: int) -> str:
+        return str(y)
+
+    decorators = [
+        poutine.block(hide=["z"]),
+        poutine.broadcast(),
+        poutine.condition(data={}),
+        poutine.lift(prior={}),
+        poutine.mask(mask=True),
+        poutine.replay(trace=poutine.Trace()),
+        poutine.scale(scale=2.0),
+        poutine.seed(rng_seed=0),
+        poutine.substitute(data={}),
+        poutine.trace(),
+        poutine.uncondition(),
+    ]
+    for decorator in decorators[:-2]:
+        assert_type(decorator(plain)(3), str)
+    traced = poutine.trace()(plain)
+    assert_type(traced(3), str)
+    assert_type(traced.get_trace(3), Trace)
+    assert_type(poutine.uncondition()(plain)(4), str)
 
 
 def test_wrong_argument_types_are_static_errors() -> None:
