@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 
@@ -40,7 +41,7 @@ def beta_guide(flips: torch.Tensor) -> None:
     ember.sample("p", dist.Beta(a, b))
 
 
-def _fit(model: object, guide: object, data: torch.Tensor, steps: int, lr: float) -> None:
+def _fit(model: Callable[..., None], guide: Callable[..., None], data: torch.Tensor, steps: int, lr: float) -> None:
     svi = SVI(model, guide, Adam({"lr": lr}), loss=Trace_ELBO(num_particles=16, vectorize_particles=True))
     for _ in range(steps):
         svi.step(data)
