@@ -25,16 +25,14 @@ Run ``python bench/overhead.py`` (under a minute on a quiet machine) or ``--quic
 from __future__ import annotations
 
 import argparse
-import gc
-import platform
 import statistics
-import time
 from typing import Any, Callable
 
 import pyro
 import pyro.distributions
 import pyro.poutine
 import torch
+from _common import run_interleaved, table, versions
 
 import ember
 import ember.distributions
@@ -131,45 +129,23 @@ def torch_step() -> object:
     return total
 
 
-def time_per_call(step: Callable[[], object], inner: int) -> float:
-    """Mean seconds per call over ``inner`` back-to-back calls, with the GC paused."""
-    gc.collect()
-    gc.disable()
-    try:
-        start = time.perf_counter()
-        for _ in range(inner):
-            step()
-        return (time.perf_counter() - start) / inner
-    finally:
-        gc.enable()
-
-
 def run(rounds: int, inner: int, warmup: int) -> dict[tuple[str, int], list[float]]:
-    from pyro.distributions.torch_distribution import TorchDistributionMixin as PyroMixin
+    from pyro.distributions.torch_distribution import (
+        TorchDistributionMixin as PyroMixin,
+    )
 
-    jobs: list[tuple[str, int, Callable[[], object]]] = []
+    jobs: dict[tuple[str, int], Callable[[], object]] = {}
     ember_normal, pyro_normal = make_model(ember, ember.distributions), make_model(pyro, pyro.distributions)
     ember_free = make_free_model(ember, ember.distributions.TorchDistributionMixin)
     pyro_free = make_free_model(pyro, PyroMixin)
     for depth in DEPTHS:
-        jobs.append(("ember", depth, make_traced_step(ember_normal, ember.poutine, depth)))
-        jobs.append(("pyro", depth, make_traced_step(pyro_normal, pyro.poutine, depth)))
-        jobs.append(("ember-free", depth, make_traced_step(ember_free, ember.poutine, depth)))
-        jobs.append(("pyro-free", depth, make_traced_step(pyro_free, pyro.poutine, depth)))
+        jobs[("ember", depth)] = make_traced_step(ember_normal, ember.poutine, depth)
+        jobs[("pyro", depth)] = make_traced_step(pyro_normal, pyro.poutine, depth)
+        jobs[("ember-free", depth)] = make_traced_step(ember_free, ember.poutine, depth)
+        jobs[("pyro-free", depth)] = make_traced_step(pyro_free, pyro.poutine, depth)
     # Bare torch has no handlers, so one entry (depth 0) serves every row.
-    jobs.append(("torch", 0, torch_step))
-    for _, _, step in jobs:
-        for _ in range(warmup):
-            step()
-    samples: dict[tuple[str, int], list[float]] = {(name, depth): [] for name, depth, _ in jobs}
-    for r in range(rounds):
-        shift = r % len(jobs)
-        order = jobs[shift:] + jobs[:shift]
-        if r % 2:
-            order.reverse()
-        for name, depth, step in order:
-            samples[(name, depth)].append(time_per_call(step, inner))
-    return samples
+    jobs[("torch", 0)] = torch_step
+    return run_interleaved(jobs, rounds, inner, warmup)
 
 
 def report(samples: dict[tuple[str, int], list[float]], rounds: int, inner: int) -> str:
@@ -179,8 +155,7 @@ def report(samples: dict[tuple[str, int], list[float]], rounds: int, inner: int)
     header = (
         f"trace(model).get_trace().log_prob_sum(), {NUM_SITES} scalar Normal sites; "
         f"median of {rounds} rounds x {inner} calls\n"
-        f"torch {torch.__version__}, pyro-ppl {pyro.__version__}, ember {ember.__version__}, "
-        f"python {platform.python_version()}, torch threads {torch.get_num_threads()}\n"
+        f"{versions()}\n"
     )
     columns = ("handlers", "ember us", "pyro us", "torch us", "ember/pyro", "ember/torch")
     rows = [columns]
@@ -193,17 +168,10 @@ def report(samples: dict[tuple[str, int], list[float]], rounds: int, inner: int)
         overhead.append((str(depth), f"{e:,.0f}", f"{p:,.0f}", f"{e / p:.2f}x"))
     return (
         header
-        + _table(rows)
+        + table(rows)
         + "\n\nHandler overhead alone (a distribution that does no torch work):\n"
-        + _table(overhead)
+        + table(overhead)
     )
-
-
-def _table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in rows]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
 
 
 def main() -> None:

@@ -16,10 +16,7 @@ Run ``python bench/svi.py`` or ``--quick``.
 from __future__ import annotations
 
 import argparse
-import gc
-import platform
 import statistics
-import time
 from typing import Any, Callable
 
 import pyro
@@ -28,6 +25,7 @@ import pyro.infer
 import pyro.infer.autoguide
 import pyro.optim
 import torch
+from _common import run_interleaved, table, versions
 
 import ember
 import ember.distributions
@@ -112,18 +110,6 @@ def make_torch_step() -> Callable[[], object]:
     return step
 
 
-def time_per_call(step: Callable[[], object], inner: int) -> float:
-    gc.collect()
-    gc.disable()
-    try:
-        start = time.perf_counter()
-        for _ in range(inner):
-            step()
-        return (time.perf_counter() - start) / inner
-    finally:
-        gc.enable()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=30)
@@ -141,31 +127,19 @@ def main() -> None:
     for guide_kind, auto in (("mean-field", False), ("AutoNormal", True)):
         for name, parts in libs.items():
             jobs[f"{name} {guide_kind}"] = make_svi_step(*parts, auto=auto)
-    for step in jobs.values():
-        for _ in range(3):
-            step()
-    samples: dict[str, list[float]] = {name: [] for name in jobs}
-    names = list(jobs)
-    for r in range(rounds):
-        order = names[r % len(names) :] + names[: r % len(names)]
-        for name in reversed(order) if r % 2 else order:
-            samples[name].append(time_per_call(jobs[name], inner))
+    samples = run_interleaved(jobs, rounds, inner, warmup=3)
     med = {name: statistics.median(values) * 1e6 for name, values in samples.items()}
 
     print(
         f"SVI.step, Trace_ELBO + Adam, linear regression with {NUM_POINTS} points and 3 latent globals; "
         f"median of {rounds} rounds x {inner} steps\n"
-        f"torch {torch.__version__}, pyro-ppl {pyro.__version__}, ember {ember.__version__}, "
-        f"python {platform.python_version()}, torch threads {torch.get_num_threads()}"
+        f"{versions()}"
     )
     rows = [("guide", "ember us", "pyro us", "torch us", "ember/pyro", "ember/torch")]
     for guide_kind in ("mean-field", "AutoNormal"):
         e, p, t = med[f"ember {guide_kind}"], med[f"pyro {guide_kind}"], med["torch"]
         rows.append((guide_kind, f"{e:,.0f}", f"{p:,.0f}", f"{t:,.0f}", f"{e / p:.2f}x", f"{e / t:.2f}x"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in rows]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    print("\n".join(lines))
+    print(table(rows))
 
 
 if __name__ == "__main__":

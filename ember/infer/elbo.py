@@ -4,7 +4,8 @@ An ELBO runs the guide, replays the model against it (:func:`~ember.infer.enum.g
 and turns the pair of traces into a loss. This module holds what every ELBO shares: the
 options, particle loops (sequential or vectorized under a ``num_particles_vectorized``
 plate), the guess of ``max_plate_nesting``, and :class:`_JitCompiled`, which turns a loss
-function into a ``torch.jit.trace`` graph whose inputs are the unconstrained params.
+function into a ``torch.jit.trace`` graph whose inputs are the unconstrained params, with
+:class:`_JitELBO`, the losses every Jit ELBO reads from that graph.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ import torch
 from torch.jit._fuser import optimized_execution
 from torch.jit._trace import TracerWarning
 
-from ember.infer.util import check_site_shape, is_validation_enabled
+from ember.infer.util import check_site_shape, is_validation_enabled, torch_backward
 from ember.poutine.handlers import block, replay, trace
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import prune_subsample_sites
 from ember.primitives import get_param_store, param, plate, validation_enabled
+from ember.util import warn_if_nan
 
 __all__ = ["ELBO", "ELBOModule"]
 
@@ -275,7 +277,7 @@ class _JitCompiled:
             params = {name: store[name] for name in names}
             with replay(params=params):
                 outputs = fn(model, guide, leaves_and_args[count:], kwargs)
-            return tuple(x if isinstance(x, torch.Tensor) else torch.tensor(x) for x in outputs)
+            return tuple(_tensor(x) for x in outputs)
 
         leaves = tuple(getattr(store[name], "unconstrained")() for name in names)
         devices = sorted({leaf.device.index or 0 for leaf in leaves if leaf.device.type == "cuda"})
@@ -305,3 +307,54 @@ def _weak_loss_fn(method: Callable[..., tuple[torch.Tensor, ...]]) -> LossFn:
         return bound(model, guide, args, kwargs)
 
     return call
+
+
+def _tensor(x: torch.Tensor | float) -> torch.Tensor:
+    """``x`` as a tensor: an ELBO term is a number where no site contributed to it."""
+    return x if isinstance(x, torch.Tensor) else torch.tensor(x)
+
+
+class _JitELBO(ELBO):
+    """What the Jit ELBOs share: the compiled ``(loss, surrogate_loss)`` and the losses read from it.
+
+    A Jit ELBO lists this class before its eager ELBO among its bases and names, in
+    :meth:`_eager_loss_and_surrogate_loss`, the eager computation to compile; the first call
+    for each model, guide and arguments runs it eagerly (see :class:`_JitCompiled`).
+    """
+
+    _compiled: _JitCompiled | None = None
+
+    @abstractmethod
+    def _eager_loss_and_surrogate_loss(
+        self, model: Model, guide: Model, args: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The eager ``(loss, surrogate_loss)``, as tensors: what the compiled graph computes."""
+        raise NotImplementedError
+
+    def _jit_loss_and_surrogate_loss(
+        self, model: Model, guide: Model, args: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._compiled is None:
+            self._compiled = _JitCompiled(
+                _weak_loss_fn(self._eager_loss_and_surrogate_loss), self.ignore_jit_warnings, self.jit_options
+            )
+        loss, surrogate_loss = self._compiled(model, guide, args, kwargs)
+        return loss, surrogate_loss
+
+    def loss(self, model: Model, guide: Model, *args: Any, **kwargs: Any) -> float:
+        loss, _ = self._jit_loss_and_surrogate_loss(model, guide, args, kwargs)
+        value = loss.item()
+        warn_if_nan(value, "loss")
+        return value
+
+    def differentiable_loss(self, model: Model, guide: Model, *args: Any, **kwargs: Any) -> torch.Tensor:
+        loss, surrogate_loss = self._jit_loss_and_surrogate_loss(model, guide, args, kwargs)
+        warn_if_nan(loss, "loss")
+        return loss + (surrogate_loss - surrogate_loss.detach())
+
+    def loss_and_grads(self, model: Model, guide: Model, *args: Any, **kwargs: Any) -> float:
+        loss, surrogate_loss = self._jit_loss_and_surrogate_loss(model, guide, args, kwargs)
+        torch_backward(surrogate_loss, retain_graph=self.retain_graph)
+        value = loss.item()
+        warn_if_nan(value, "loss")
+        return value

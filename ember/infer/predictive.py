@@ -237,25 +237,31 @@ class Predictive(torch.nn.Module):
 
         :returns: the values of the returned sites by name, each with a leading sample dim.
         """
-        posterior_samples = self.posterior_samples
         return_sites = self.return_sites
         if self.guide is not None:
             # With a guide, every site comes back unless the sites are named.
             return_sites = return_sites or None
-            posterior_samples = _predictive(
-                self.guide,
-                posterior_samples,
-                self.num_samples,
-                return_sites=None,
-                parallel=self.parallel,
-                model_args=args,
-                model_kwargs=kwargs,
-            ).samples
         return _predictive(
             self.model,
-            posterior_samples,
+            self._posterior_samples(args, kwargs),
             self.num_samples,
             return_sites=return_sites,
+            parallel=self.parallel,
+            model_args=args,
+            model_kwargs=kwargs,
+        ).samples
+
+    def _posterior_samples(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Mapping[str, torch.Tensor]:
+        """The values to condition the model on: with a guide, its draws of all its sites."""
+        if self.guide is None:
+            return self.posterior_samples
+        # With a guide there are no posterior samples, so return_sites=None returns the same
+        # sites as the default (the sites not in them).
+        return _predictive(
+            self.guide,
+            self.posterior_samples,
+            self.num_samples,
+            return_sites=None,
             parallel=self.parallel,
             model_args=args,
             model_kwargs=kwargs,
@@ -269,18 +275,13 @@ class Predictive(torch.nn.Module):
     def get_vectorized_trace(self, *args: Any, **kwargs: Any) -> Trace:
         """One trace of the model with every draw at once in the ``_num_predictive_samples``
         plate (the model's batch dims must all be declared by plates)."""
-        posterior_samples = self.posterior_samples
-        if self.guide is not None:
-            posterior_samples = _predictive(
-                self.guide,
-                posterior_samples,
-                self.num_samples,
-                parallel=self.parallel,
-                model_args=args,
-                model_kwargs=kwargs,
-            ).samples
         result = _predictive(
-            self.model, posterior_samples, self.num_samples, parallel=True, model_args=args, model_kwargs=kwargs
+            self.model,
+            self._posterior_samples(args, kwargs),
+            self.num_samples,
+            parallel=True,
+            model_args=args,
+            model_kwargs=kwargs,
         ).trace
         assert isinstance(result, Trace)
         return result

@@ -8,13 +8,14 @@ from typing import Any
 import torch
 
 from ember.distributions.util import is_identically_zero
-from ember.infer.elbo import ELBO, Model, TracePair, _JitCompiled, _weak_loss_fn
+from ember.infer.elbo import ELBO, Model, TracePair, _JitELBO, _tensor
 from ember.infer.enum import get_importance_trace
 from ember.infer.util import (
     MultiFrameTensor,
     check_if_enumerated,
     get_plate_stacks,
     is_validation_enabled,
+    torch_item,
 )
 from ember.poutine.trace_struct import Trace
 from ember.util import warn_if_nan
@@ -33,10 +34,6 @@ def _total(terms: list[torch.Tensor]) -> torch.Tensor | float:
 
 def _sample_sums(tr: Trace) -> list[torch.Tensor]:
     return [site["log_prob_sum"] for site in tr.nodes.values() if site["type"] == "sample"]
-
-
-def _tensor(x: torch.Tensor | float) -> torch.Tensor:
-    return x if isinstance(x, torch.Tensor) else torch.tensor(x)
 
 
 def _has_params(*traces: Trace) -> bool:
@@ -123,7 +120,7 @@ class Trace_ELBO(ELBO):
     def loss(self, model: Model, guide: Model, *args: Any, **kwargs: Any) -> float:
         """An estimate of the negative ELBO from ``num_particles`` samples."""
         elbos = [self._elbo_particle(mt, gt) for mt, gt in self._get_traces(model, guide, args, kwargs)]
-        loss = -sum(_item(e) for e in elbos) / self.num_particles
+        loss = -sum(torch_item(e) for e in elbos) / self.num_particles
         warn_if_nan(loss, "loss")
         return loss
 
@@ -156,16 +153,12 @@ class Trace_ELBO(ELBO):
             elbos.append(_tensor(elbo).detach())
             if isinstance(surrogate, torch.Tensor) and surrogate.requires_grad and _has_params(model_trace, guide_trace):
                 torch.autograd.backward(surrogate / -self.num_particles, retain_graph=self.retain_graph)
-        loss = -_item(_total(elbos)) / self.num_particles
+        loss = -torch_item(_total(elbos)) / self.num_particles
         warn_if_nan(loss, "loss")
         return loss
 
 
-def _item(x: torch.Tensor | float) -> float:
-    return x.item() if isinstance(x, torch.Tensor) else x
-
-
-class JitTrace_ELBO(Trace_ELBO):
+class JitTrace_ELBO(_JitELBO, Trace_ELBO):
     """:class:`Trace_ELBO` with the loss compiled by :func:`torch.jit.trace`.
 
     The model and guide must have static structure and read no global data but the param
@@ -186,39 +179,13 @@ class JitTrace_ELBO(Trace_ELBO):
     ...     assert abs(compiled_loss - eager.loss(model, guide)) < 1e-6
     """
 
-    _compiled: _JitCompiled | None = None
-
-    def _jit_loss_and_surrogate_loss(
+    def _eager_loss_and_surrogate_loss(
         self, model: Model, guide: Model, args: Sequence[Any], kwargs: Mapping[str, Any]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._compiled is None:
-            self._compiled = _JitCompiled(
-                _weak_loss_fn(self._loss_and_surrogate_loss), self.ignore_jit_warnings, self.jit_options
-            )
-        loss, surrogate_loss = self._compiled(model, guide, args, kwargs)
-        return loss, surrogate_loss
+        return self._loss_and_surrogate_loss(model, guide, args, kwargs)
 
     def loss_and_surrogate_loss(
         self, model: Model, guide: Model, *args: Any, **kwargs: Any
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The compiled ``(loss, surrogate_loss)``, as tensors (Pyro's public name for them)."""
         return self._jit_loss_and_surrogate_loss(model, guide, args, kwargs)
-
-    def loss(self, model: Model, guide: Model, *args: Any, **kwargs: Any) -> float:
-        loss, _ = self._jit_loss_and_surrogate_loss(model, guide, args, kwargs)
-        value = loss.item()
-        warn_if_nan(value, "loss")
-        return value
-
-    def differentiable_loss(self, model: Model, guide: Model, *args: Any, **kwargs: Any) -> torch.Tensor:
-        loss, surrogate_loss = self._jit_loss_and_surrogate_loss(model, guide, args, kwargs)
-        warn_if_nan(loss, "loss")
-        return loss + (surrogate_loss - surrogate_loss.detach())
-
-    def loss_and_grads(self, model: Model, guide: Model, *args: Any, **kwargs: Any) -> float:
-        loss, surrogate_loss = self._jit_loss_and_surrogate_loss(model, guide, args, kwargs)
-        if surrogate_loss.requires_grad:
-            torch.autograd.backward(surrogate_loss, retain_graph=self.retain_graph)
-        value = loss.item()
-        warn_if_nan(value, "loss")
-        return value

@@ -10,8 +10,8 @@ import torch
 from torch.distributions import kl_divergence
 
 from ember.distributions.util import scale_and_mask
-from ember.infer.elbo import Model, TracePair
-from ember.infer.trace_elbo import JitTrace_ELBO, Trace_ELBO, _tensor
+from ember.infer.elbo import Model, TracePair, _tensor
+from ember.infer.trace_elbo import JitTrace_ELBO, Trace_ELBO
 from ember.infer.util import check_fully_reparametrized, is_validation_enabled
 from ember.poutine.trace_struct import Trace
 

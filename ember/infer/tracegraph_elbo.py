@@ -17,13 +17,14 @@ import torch
 from torch.utils._pytree import tree_map
 
 from ember.distributions.util import is_identically_zero
-from ember.infer.elbo import ELBO, Model, TracePair, _JitCompiled, _weak_loss_fn
+from ember.infer.elbo import ELBO, Model, TracePair, _JitELBO, _tensor
 from ember.infer.enum import get_importance_trace
 from ember.infer.util import (
     MultiFrameTensor,
     check_if_enumerated,
     is_validation_enabled,
     torch_backward,
+    torch_item,
 )
 from ember.poutine.message import Message
 from ember.poutine.messenger import Messenger
@@ -260,7 +261,7 @@ class TraceGraph_ELBO(ELBO):
         """An estimate of the negative ELBO from ``num_particles`` samples."""
         elbo = 0.0
         for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs):
-            particle = _item(model_trace.log_prob_sum()) - _item(guide_trace.log_prob_sum())
+            particle = torch_item(model_trace.log_prob_sum()) - torch_item(guide_trace.log_prob_sum())
             elbo += particle / float(self.num_particles)
         loss = -elbo
         warn_if_nan(loss, "loss")
@@ -290,20 +291,12 @@ class TraceGraph_ELBO(ELBO):
         """The negative ELBO; backpropagates the surrogate (and baseline) loss."""
         elbo, surrogate_loss = self._loss_and_surrogate_loss(model, guide, args, kwargs)
         torch_backward(surrogate_loss, retain_graph=self.retain_graph)
-        loss = -_item(elbo)
+        loss = -torch_item(elbo)
         warn_if_nan(loss, "loss")
         return loss
 
 
-def _item(x: torch.Tensor | float) -> float:
-    return x.item() if isinstance(x, torch.Tensor) else x
-
-
-def _tensor(x: torch.Tensor | float) -> torch.Tensor:
-    return x if isinstance(x, torch.Tensor) else torch.tensor(x)
-
-
-class JitTraceGraph_ELBO(TraceGraph_ELBO):
+class JitTraceGraph_ELBO(_JitELBO, TraceGraph_ELBO):
     """:class:`TraceGraph_ELBO` with the loss compiled by :func:`torch.jit.trace`.
 
     The restrictions of :class:`~ember.infer.trace_elbo.JitTrace_ELBO` apply. A decaying
@@ -320,38 +313,8 @@ class JitTraceGraph_ELBO(TraceGraph_ELBO):
     [0.0, 0.0]
     """
 
-    _compiled: _JitCompiled | None = None
-
-    def _jit_loss_and_surrogate_loss(
-        self, model: Model, guide: Model, args: Sequence[Any], kwargs: Mapping[str, Any]
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._compiled is None:
-            self._compiled = _JitCompiled(
-                _weak_loss_fn(self._tensor_loss_and_surrogate_loss), self.ignore_jit_warnings, self.jit_options
-            )
-        loss, surrogate_loss = self._compiled(model, guide, args, kwargs)
-        return loss, surrogate_loss
-
-    def _tensor_loss_and_surrogate_loss(
+    def _eager_loss_and_surrogate_loss(
         self, model: Model, guide: Model, args: Sequence[Any], kwargs: Mapping[str, Any]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         elbo, surrogate_loss = self._loss_and_surrogate_loss(model, guide, args, kwargs)
         return -_tensor(elbo).detach(), _tensor(surrogate_loss)
-
-    def loss(self, model: Model, guide: Model, *args: Any, **kwargs: Any) -> float:
-        loss, _ = self._jit_loss_and_surrogate_loss(model, guide, args, kwargs)
-        value = loss.item()
-        warn_if_nan(value, "loss")
-        return value
-
-    def differentiable_loss(self, model: Model, guide: Model, *args: Any, **kwargs: Any) -> torch.Tensor:
-        loss, surrogate_loss = self._jit_loss_and_surrogate_loss(model, guide, args, kwargs)
-        warn_if_nan(loss, "loss")
-        return loss + (surrogate_loss - surrogate_loss.detach())
-
-    def loss_and_grads(self, model: Model, guide: Model, *args: Any, **kwargs: Any) -> float:
-        loss, surrogate_loss = self._jit_loss_and_surrogate_loss(model, guide, args, kwargs)
-        torch_backward(surrogate_loss, retain_graph=self.retain_graph)
-        value = loss.item()
-        warn_if_nan(value, "loss")
-        return value

@@ -43,7 +43,25 @@ class TraceQueue(Protocol):
     def put(self, item: Trace, /) -> None: ...
 
 
-class QueueHandler(BindsAsMethod[_T], Generic[_P, _T]):
+class _QueueOptions:
+    """The options of :func:`queue`, held alike by :class:`QueueDecorator` and :class:`QueueHandler`."""
+
+    def __init__(
+        self,
+        queue: TraceQueue | None,
+        max_tries: int,
+        extend_fn: ExtendFn,
+        escape_fn: EscapeFn,
+        num_samples: int,
+    ) -> None:
+        self.queue = queue
+        self.max_tries = max_tries
+        self.extend_fn = extend_fn
+        self.escape_fn = escape_fn
+        self.num_samples = num_samples
+
+
+class QueueHandler(_QueueOptions, BindsAsMethod[_T], Generic[_P, _T]):
     """``fn`` run from a queue of partial traces; see :func:`queue`.
 
     Picklable when ``fn``, the queue and the helper functions are, and binds ``self`` when it
@@ -64,11 +82,7 @@ class QueueHandler(BindsAsMethod[_T], Generic[_P, _T]):
         num_samples: int,
     ) -> None:
         self.fn = fn
-        self.queue = queue
-        self.max_tries = max_tries
-        self.extend_fn = extend_fn
-        self.escape_fn = escape_fn
-        self.num_samples = num_samples
+        super().__init__(queue, max_tries, extend_fn, escape_fn, num_samples)
         functools.update_wrapper(self, fn, updated=())
 
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T:
@@ -92,27 +106,12 @@ class QueueHandler(BindsAsMethod[_T], Generic[_P, _T]):
                     partial_traces.put(extended)
         raise ValueError(f"max tries ({self.max_tries}) exceeded")
 
-
     def __repr__(self) -> str:
         return f"<queue {getattr(self.fn, '__qualname__', self.fn)!r}>"
 
 
-class QueueDecorator:
+class QueueDecorator(_QueueOptions):
     """``queue`` with its options but no function yet: call it on the function to wrap."""
-
-    def __init__(
-        self,
-        queue: TraceQueue | None,
-        max_tries: int,
-        extend_fn: ExtendFn,
-        escape_fn: EscapeFn,
-        num_samples: int,
-    ) -> None:
-        self.queue = queue
-        self.max_tries = max_tries
-        self.extend_fn = extend_fn
-        self.escape_fn = escape_fn
-        self.num_samples = num_samples
 
     def __call__(self, fn: Callable[_P, _T]) -> QueueHandler[_P, _T]:
         _check_callable(fn)

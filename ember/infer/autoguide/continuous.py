@@ -1,46 +1,35 @@
 """Joint autoguides (ADVI): one posterior over all latent sites, packed into a single vector.
 
 Each latent site is mapped to unconstrained space, flattened, and concatenated; a subclass of
-:class:`AutoContinuous` chooses the posterior of that vector (diagonal, full or low-rank
-normal, or a point mass for the Laplace approximation).
+:class:`AutoContinuous` (in :mod:`ember.infer.autoguide._packing`, re-exported here) chooses
+the posterior of that vector (diagonal, full or low-rank normal, or a point mass for the
+Laplace approximation).
 """
 
 from __future__ import annotations
 
-from contextlib import ExitStack
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, Callable
 
 import torch
-from torch.distributions import biject_to
 
 from ember.distributions import (
     Delta,
     LowRankMultivariateNormal,
     MultivariateNormal,
     Normal,
-    TransformedDistribution,
     constraints,
 )
 from ember.distributions.transforms import AffineTransform
-from ember.distributions.util import sum_rightmost
-from ember.infer.autoguide.guide import AutoGuide
-from ember.infer.autoguide.initialization import InitFn, InitMessenger, init_to_median
+from ember.infer.autoguide._packing import AutoContinuous as AutoContinuous
+from ember.infer.autoguide.initialization import InitFn, init_to_median
 from ember.infer.autoguide.utils import (
     _check_init_scale,
-    _has_plain_inverse,
     _hessian,
-    _is_identity,
-    _log_density,
     _LowerCholeskyAffine,
-    _product,
     eye_like,
-    helpful_support_errors,
 )
 from ember.nn.module import PyroParam
 from ember.poutine.handlers import replay, trace
-from ember.poutine.message import CondIndepStackFrame, Message
-from ember.poutine.runtime import get_mask
-from ember.primitives import sample
 
 __all__ = [
     "AutoContinuous",
@@ -51,154 +40,31 @@ __all__ = [
 ]
 
 
-class _PackedSite(NamedTuple):
-    """Where a site lives in the packed latent vector, and how to map it back."""
+class _AutoAffineNormal(AutoContinuous):
+    """A normal posterior written as an affine map of a standard normal around ``loc``.
 
-    name: str
-    site: Message
-    size: int
-    unconstrained_shape: torch.Size
-    event_dim: int  # of the unconstrained value
-    transform: Any  # a Transform (torch leaves its methods unannotated)
-    identity: bool
-    plain_inverse: bool
-
-
-class AutoContinuous(AutoGuide):
-    """Base class of the joint guides over one packed unconstrained latent vector.
-
-    Subclasses implement :meth:`get_posterior` (or :meth:`get_base_dist` and
-    :meth:`get_transform`). The guide samples the vector as the auxiliary site
-    ``"_{GuideName}_latent"``, then each latent site as a point mass at its slice of it.
-
-    :param model: the model; its latent sites must be continuous.
-    :param init_loc_fn: the init strategy for the posterior's center.
+    Holds what :class:`AutoMultivariateNormal` and :class:`AutoDiagonalNormal` share: the
+    ``init_scale`` option, ``loc`` at the packed initial value, and the standard normal base
+    of :meth:`get_base_dist`; subclasses add ``scale`` (and more) and the affine transform.
     """
 
-    def __init__(self, model: Callable[..., Any], init_loc_fn: InitFn = init_to_median) -> None:
-        self._packed: list[_PackedSite] | None = None
-        super().__init__(InitMessenger(init_loc_fn)(model))
+    scale_constraint: constraints.Constraint = constraints.softplus_positive
+    loc: torch.Tensor
+    scale: torch.Tensor
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state["_packed"] = None  # a cache of transforms, rebuilt on the next call
-        return state
+    def __init__(self, model: Callable[..., Any], init_loc_fn: InitFn = init_to_median, init_scale: float = 0.1) -> None:
+        self._init_scale = _check_init_scale(init_scale)
+        super().__init__(model, init_loc_fn=init_loc_fn)
 
     def _setup_prototype(self, *args: Any, **kwargs: Any) -> None:
         super()._setup_prototype(*args, **kwargs)
-        self._packed = None
-        self._unconstrained_shapes: dict[str, torch.Size] = {}
-        self._cond_indep_stacks: dict[str, tuple[CondIndepStackFrame, ...]] = {}
-        for name, site in self._latent_sites():
-            fn: Any = site["fn"]
-            with helpful_support_errors(site):
-                self._unconstrained_shapes[name] = biject_to(fn.support).inv(site["value"]).shape
-            self._cond_indep_stacks[name] = site["cond_indep_stack"]
-        self.latent_dim = sum(_product(shape) for shape in self._unconstrained_shapes.values())
-        if self.latent_dim == 0:
-            raise RuntimeError(f"{type(self).__name__} found no latent variables; Use an empty guide instead")
-
-    def _packed_sites(self) -> list[_PackedSite]:
-        if self._packed is None:
-            table = []
-            for name, site in self._latent_sites():
-                shape = self._unconstrained_shapes[name]
-                fn: Any = site["fn"]
-                event_dim = fn.event_dim + len(shape) - site["value"].dim()
-                transform = biject_to(fn.support)
-                identity, plain = _is_identity(transform), _has_plain_inverse(transform)
-                table.append(_PackedSite(name, site, _product(shape), shape, event_dim, transform, identity, plain))
-            self._packed = table
-        return self._packed
-
-    def _init_loc(self) -> torch.Tensor:
-        """The packed unconstrained initial values of all latent sites."""
-        parts = [packed.transform.inv(packed.site["value"].detach()).reshape(-1) for packed in self._packed_sites()]
-        latent = torch.cat(parts)
-        assert latent.size() == (self.latent_dim,)
-        return latent
+        self.loc = torch.nn.Parameter(self._init_loc())
 
     def get_base_dist(self) -> Any:
-        """The base distribution of the posterior written as a transformed distribution."""
-        raise NotImplementedError
-
-    def get_transform(self, *args: Any, **kwargs: Any) -> Any:
-        """The transform of the posterior written as a transformed distribution."""
-        raise NotImplementedError
-
-    def get_posterior(self, *args: Any, **kwargs: Any) -> Any:
-        """The posterior of the packed latent vector."""
-        return TransformedDistribution(self.get_base_dist(), self.get_transform(*args, **kwargs))
-
-    def sample_latent(self, *args: Any, **kwargs: Any) -> Any:
-        """Sample the packed latent vector, as the auxiliary site ``"_{name}_latent"``."""
-        posterior = self.get_posterior(*args, **kwargs)
-        return sample(f"_{self._pyro_name}_latent", posterior, infer={"is_auxiliary": True})
-
-    def _unpack_latent(self, latent: torch.Tensor) -> Iterator[tuple[_PackedSite, torch.Tensor]]:
-        """Split a packed latent (with any batch dims on the left) into per-site unconstrained values."""
-        batch_shape = latent.shape[:-1]  # e.g. vectorized particles outside the guide
-        pos = 0
-        for packed in self._packed_sites():
-            shape = torch.broadcast_shapes(packed.unconstrained_shape, batch_shape + (1,) * packed.event_dim)  # type: ignore[no-untyped-call]  # torch leaves it unannotated
-            yield packed, latent[..., pos : pos + packed.size].reshape(shape)
-            pos += packed.size
-        if not torch._C._get_tracing_state():
-            assert pos == latent.size(-1)
-
-    def forward(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
-        """Sample the packed latent, then every latent site as a point mass; values by name."""
-        if self.prototype_trace is None:
-            self._setup_prototype(*args, **kwargs)
-        latent = self.sample_latent(*args, **kwargs)
-        plates = self._create_plates(*args, **kwargs)
-        skip_density = get_mask() is False  # only plates are entered below; they keep the mask
-        result: dict[str, torch.Tensor] = {}
-        for packed, unconstrained in self._unpack_latent(latent):
-            log_density: torch.Tensor | float = 0.0
-            fn: Any = packed.site["fn"]
-            site_event_dim: int = fn.event_dim
-            if packed.identity:
-                value = unconstrained
-            else:
-                value = packed.transform(unconstrained)
-                if not skip_density:
-                    log_det = _log_density(packed.transform, packed.plain_inverse, value, unconstrained)
-                    log_density = sum_rightmost(log_det, log_det.dim() - value.dim() + site_event_dim)
-            # No argument checks: the value and density come from the posterior's own draw.
-            point = Delta(value, log_density=log_density, event_dim=site_event_dim, validate_args=False)
-            with ExitStack() as stack:
-                for frame in self._cond_indep_stacks[packed.name]:
-                    stack.enter_context(plates[frame.name])
-                result[packed.name] = sample(packed.name, point)
-        return result
-
-    def _loc_scale(self, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """The posterior's packed marginal ``(loc, scale)``, for :meth:`median` and :meth:`quantiles`."""
-        raise NotImplementedError
-
-    @torch.no_grad()
-    def median(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
-        """The posterior median of each latent site, by name."""
-        loc, _ = self._loc_scale(*args, **kwargs)
-        return {packed.name: packed.transform(value) for packed, value in self._unpack_latent(loc.detach())}
-
-    @torch.no_grad()
-    def quantiles(self, quantiles: Any, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
-        """Marginal posterior quantiles of each latent site, stacked along a new leftmost dim.
-
-        :param quantiles: the probabilities, each between 0 and 1 (a list or tensor).
-        """
-        loc, scale = self._loc_scale(*args, **kwargs)
-        probs = torch.tensor(quantiles, dtype=loc.dtype, device=loc.device).unsqueeze(-1)
-        collected: dict[str, list[torch.Tensor]] = {}
-        for latent in Normal(loc, scale).icdf(probs):
-            for packed, value in self._unpack_latent(latent):
-                collected.setdefault(packed.name, []).append(packed.transform(value))
-        return {name: torch.stack(values) for name, values in collected.items()}
+        return Normal(torch.zeros_like(self.loc), torch.ones_like(self.loc)).to_event(1)
 
 
-class AutoMultivariateNormal(AutoContinuous):
+class AutoMultivariateNormal(_AutoAffineNormal):
     """A full-covariance normal posterior, parametrised by a scaled unit Cholesky factor.
 
     Parameters: ``loc``, ``scale`` (positive) and ``scale_tril`` (unit lower triangular);
@@ -220,43 +86,34 @@ class AutoMultivariateNormal(AutoContinuous):
     torch.Size([2, 2])
     """
 
-    scale_constraint: constraints.Constraint = constraints.softplus_positive
     scale_tril_constraint: constraints.Constraint = constraints.unit_lower_cholesky
-    loc: torch.Tensor
-    scale: torch.Tensor
     scale_tril: torch.Tensor
-
-    def __init__(self, model: Callable[..., Any], init_loc_fn: InitFn = init_to_median, init_scale: float = 0.1) -> None:
-        self._init_scale = _check_init_scale(init_scale)
-        super().__init__(model, init_loc_fn=init_loc_fn)
 
     def _setup_prototype(self, *args: Any, **kwargs: Any) -> None:
         super()._setup_prototype(*args, **kwargs)
-        self.loc = torch.nn.Parameter(self._init_loc())
         # setattr: the attribute reads as a tensor, but is declared by assigning a PyroParam.
         setattr(self, "scale", PyroParam(torch.full_like(self.loc, self._init_scale), self.scale_constraint))
         setattr(self, "scale_tril", PyroParam(eye_like(self.loc, self.latent_dim), self.scale_tril_constraint))
 
-    def get_base_dist(self) -> Any:
-        return Normal(torch.zeros_like(self.loc), torch.ones_like(self.loc)).to_event(1)
+    def _covariance_factor(self) -> torch.Tensor:
+        return self.scale[..., None] * self.scale_tril
 
     def get_transform(self, *args: Any, **kwargs: Any) -> Any:
-        scale_tril = self.scale[..., None] * self.scale_tril
+        scale_tril = self._covariance_factor()
         return _LowerCholeskyAffine(self.loc, scale_tril)
 
     def get_posterior(self, *args: Any, **kwargs: Any) -> Any:
         """A multivariate normal over the packed latent."""
-        scale_tril = self.scale[..., None] * self.scale_tril  # read before loc: Pyro's site order
+        scale_tril = self._covariance_factor()  # read before loc: Pyro's site order
         return MultivariateNormal(self.loc, scale_tril=scale_tril)
 
     def _loc_scale(self, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        scale_tril = self.scale[..., None] * self.scale_tril
-        scale = scale_tril.pow(2).sum(-1).sqrt()
+        scale = self._covariance_factor().pow(2).sum(-1).sqrt()
         assert scale.shape == self.loc.shape
         return self.loc, scale
 
 
-class AutoDiagonalNormal(AutoContinuous):
+class AutoDiagonalNormal(_AutoAffineNormal):
     """A diagonal normal posterior over the packed latent: parameters ``loc`` and ``scale``.
 
     :param model: the model.
@@ -276,21 +133,9 @@ class AutoDiagonalNormal(AutoContinuous):
     (['a', 'b'], torch.Size([3]), tensor([1., 1.]))
     """
 
-    scale_constraint: constraints.Constraint = constraints.softplus_positive
-    loc: torch.Tensor
-    scale: torch.Tensor
-
-    def __init__(self, model: Callable[..., Any], init_loc_fn: InitFn = init_to_median, init_scale: float = 0.1) -> None:
-        self._init_scale = _check_init_scale(init_scale)
-        super().__init__(model, init_loc_fn=init_loc_fn)
-
     def _setup_prototype(self, *args: Any, **kwargs: Any) -> None:
         super()._setup_prototype(*args, **kwargs)
-        self.loc = torch.nn.Parameter(self._init_loc())
         setattr(self, "scale", PyroParam(self.loc.new_full((self.latent_dim,), self._init_scale), self.scale_constraint))
-
-    def get_base_dist(self) -> Any:
-        return Normal(torch.zeros_like(self.loc), torch.ones_like(self.loc)).to_event(1)
 
     def get_transform(self, *args: Any, **kwargs: Any) -> Any:
         return AffineTransform(self.loc, self.scale)

@@ -24,7 +24,8 @@ from ember.infer.autoguide.utils import (
     helpful_support_errors,
     periodic_repeat,
 )
-from ember.nn.module import PyroModule, PyroParam, _PyroModuleMeta, pyro_method
+from ember.nn._pyro_module import _PyroModuleMeta
+from ember.nn.module import PyroModule, PyroParam, pyro_method
 from ember.poutine.message import new_message
 from ember.poutine.messengers.guide import GuideMessenger
 from ember.poutine.runtime import get_plates
@@ -86,6 +87,12 @@ class AutoMessenger(GuideMessenger, PyroModule, metaclass=_AutoMessengerMeta):
             value = value.squeeze(0)
         return value
 
+    @staticmethod
+    def _support_transform(name: str, prior: Any) -> Any:
+        """The bijection onto ``prior``'s support, naming the site if there is none."""
+        with helpful_support_errors({"name": name, "fn": prior}):
+            return biject_to(prior.support)
+
     def _initial_unconstrained(self, name: str, prior: Any, init_loc_fn: InitFn) -> tuple[torch.Tensor, int]:
         with torch.no_grad():
             transform = biject_to(prior.support)
@@ -94,7 +101,44 @@ class AutoMessenger(GuideMessenger, PyroModule, metaclass=_AutoMessengerMeta):
             return self._adjust_plates(transform.inv(constrained), event_dim), event_dim
 
 
-class AutoNormalMessenger(AutoMessenger):
+class _AutoLocScaleMessenger(AutoMessenger):
+    """An effect-based guide with params ``locs.<site>`` and ``scales.<site>`` at each site.
+
+    Holds what :class:`AutoNormalMessenger` and :class:`AutoRegressiveMessenger` share: their
+    options, and the lazy creation of the two params from the init strategy and ``init_scale``.
+    """
+
+    def __init__(
+        self,
+        model: Callable[..., Any],
+        *,
+        init_loc_fn: InitFn = init_to_mean(fallback=init_to_feasible),
+        init_scale: float = 0.1,
+        amortized_plates: tuple[str, ...] = (),
+    ) -> None:
+        _check_init_scale(init_scale)
+        super().__init__(model, amortized_plates=amortized_plates)
+        self.init_loc_fn = init_loc_fn
+        self._init_scale = init_scale
+
+    def _initial_loc(self, unconstrained: torch.Tensor) -> torch.Tensor:
+        """The initial ``locs.<site>``, from the init strategy's value in unconstrained space."""
+        return unconstrained
+
+    def _get_params(self, name: str, prior: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        try:
+            return deep_getattr(self.locs, name), deep_getattr(self.scales, name)
+        except AttributeError:
+            pass
+        init_loc, event_dim = self._initial_unconstrained(name, prior, self.init_loc_fn)
+        init_loc = self._initial_loc(init_loc)
+        init_scale = torch.full_like(init_loc, self._init_scale)
+        deep_setattr(self, "locs." + name, PyroParam(init_loc, event_dim=event_dim))
+        deep_setattr(self, "scales." + name, PyroParam(init_scale, constraints.positive, event_dim))
+        return self._get_params(name, prior)
+
+
+class AutoNormalMessenger(_AutoLocScaleMessenger):
     """An effect-based mean-field guide: a normal per site in unconstrained space.
 
     Like :class:`~ember.infer.autoguide.AutoNormal`, but subclasses can override
@@ -117,40 +161,16 @@ class AutoNormalMessenger(AutoMessenger):
     (['x'], ['locs.x', 'scales.x'])
     """
 
-    def __init__(
-        self,
-        model: Callable[..., Any],
-        *,
-        init_loc_fn: InitFn = init_to_mean(fallback=init_to_feasible),
-        init_scale: float = 0.1,
-        amortized_plates: tuple[str, ...] = (),
-    ) -> None:
-        _check_init_scale(init_scale)
-        super().__init__(model, amortized_plates=amortized_plates)
-        self.init_loc_fn = init_loc_fn
-        self._init_scale = init_scale
-        self._computing_median = False
+    _computing_median = False  # true while median() runs the model: sites then take their medians
 
     def get_posterior(self, name: str, prior: Any) -> Any:
         """A normal in the unconstrained space of ``prior``'s support, mapped into the support."""
         if self._computing_median:
             return self._get_posterior_median(name, prior)
-        with helpful_support_errors({"name": name, "fn": prior}):
-            transform = biject_to(prior.support)
+        transform = self._support_transform(name, prior)
         loc, scale = self._get_params(name, prior)
         base: Any = Normal(loc, scale).to_event(transform.domain.event_dim)
         return TransformedDistribution(base, transform.with_cache())
-
-    def _get_params(self, name: str, prior: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        try:
-            return deep_getattr(self.locs, name), deep_getattr(self.scales, name)
-        except AttributeError:
-            pass
-        init_loc, event_dim = self._initial_unconstrained(name, prior, self.init_loc_fn)
-        init_scale = torch.full_like(init_loc, self._init_scale)
-        deep_setattr(self, "locs." + name, PyroParam(init_loc, event_dim=event_dim))
-        deep_setattr(self, "scales." + name, PyroParam(init_scale, constraints.positive, event_dim))
-        return self._get_params(name, prior)
 
     def median(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
         """Run the model with every latent site at its posterior median; all sample values by name."""
@@ -166,7 +186,7 @@ class AutoNormalMessenger(AutoMessenger):
         return median
 
 
-class AutoRegressiveMessenger(AutoMessenger):
+class AutoRegressiveMessenger(_AutoLocScaleMessenger):
     """An effect-based guide whose posterior is a learned affine map of the conditional prior.
 
     At each site the prior (given upstream posterior draws) is mapped to unconstrained space,
@@ -179,39 +199,16 @@ class AutoRegressiveMessenger(AutoMessenger):
     :raises ValueError: unless ``init_scale`` is a positive float.
     """
 
-    def __init__(
-        self,
-        model: Callable[..., Any],
-        *,
-        init_loc_fn: InitFn = init_to_mean(fallback=init_to_feasible),
-        init_scale: float = 0.1,
-        amortized_plates: tuple[str, ...] = (),
-    ) -> None:
-        _check_init_scale(init_scale)
-        super().__init__(model, amortized_plates=amortized_plates)
-        self.init_loc_fn = init_loc_fn
-        self._init_scale = init_scale
-
     def get_posterior(self, name: str, prior: Any) -> Any:
         """The prior pushed through an affine map in unconstrained space."""
-        with helpful_support_errors({"name": name, "fn": prior}):
-            transform = biject_to(prior.support)
+        transform = self._support_transform(name, prior)
         loc, scale = self._get_params(name, prior)
         affine = AffineTransform(loc, scale, event_dim=transform.domain.event_dim, cache_size=1)
         return TransformedDistribution(prior, [transform.inv.with_cache(), affine, transform.with_cache()])
 
-    def _get_params(self, name: str, prior: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        try:
-            return deep_getattr(self.locs, name), deep_getattr(self.scales, name)
-        except AttributeError:
-            pass
-        init_loc, event_dim = self._initial_unconstrained(name, prior, self.init_loc_fn)
+    def _initial_loc(self, unconstrained: torch.Tensor) -> torch.Tensor:
         # Start from the mixture init_scale * prior + (1 - init_scale) * init_loc.
-        init_loc = init_loc * (1 - self._init_scale)
-        init_scale = torch.full_like(init_loc, self._init_scale)
-        deep_setattr(self, "locs." + name, PyroParam(init_loc, event_dim=event_dim))
-        deep_setattr(self, "scales." + name, PyroParam(init_scale, constraints.positive, event_dim))
-        return self._get_params(name, prior)
+        return unconstrained * (1 - self._init_scale)
 
 
 class AutoHierarchicalNormalMessenger(AutoNormalMessenger):
@@ -256,8 +253,7 @@ class AutoHierarchicalNormalMessenger(AutoNormalMessenger):
             return self._get_posterior_median(name, prior)
         if not self._is_hierarchical(name):
             return super().get_posterior(name, prior)
-        with helpful_support_errors({"name": name, "fn": prior}):
-            transform = biject_to(prior.support)
+        transform = self._support_transform(name, prior)
         loc, scale, weight = self._get_hierarchical_params(name, prior)
         base: Any = Normal(loc + transform.inv(prior.mean) * weight, scale).to_event(transform.domain.event_dim)
         return TransformedDistribution(base, transform.with_cache())

@@ -7,6 +7,7 @@ from that backend's ``pyro`` and ``dist``, so the same program runs under Ember 
 from __future__ import annotations
 
 import importlib
+import io
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -93,6 +94,18 @@ def elbo_loss(model: Callable[..., Any], guide: Callable[..., Any], *args: Any) 
     return loss
 
 
+def reload_without_store(guide: Any) -> Any:
+    """``guide`` saved with :func:`torch.save` and loaded back with the param store cleared in
+    between, so the copy can only use the params it carries itself."""
+    import ember
+
+    buffer = io.BytesIO()
+    torch.save(guide, buffer)
+    buffer.seek(0)
+    ember.clear_param_store()
+    return torch.load(buffer, weights_only=False)
+
+
 @contextmanager
 def one_thread() -> Iterator[None]:
     """Run torch on one intra-op thread: optimisation loops over tiny tensors only pay wake-up
@@ -103,3 +116,16 @@ def one_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def fit(guide: torch.nn.Module, loss: Callable[[], torch.Tensor], steps: int) -> None:
+    """Take ``steps`` Adam steps (learning rate 0.05) on ``guide``'s parameters against ``loss()``.
+
+    Runs on one thread (see :func:`one_thread`).
+    """
+    optimizer = torch.optim.Adam(guide.parameters(), lr=0.05)
+    with one_thread():
+        for _ in range(steps):
+            optimizer.zero_grad()
+            torch.autograd.backward(loss())
+            optimizer.step()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import pytest
@@ -22,9 +21,10 @@ from tests.infer.autoguide._models import (
     assert_same_store,
     autoguide,
     elbo_loss,
+    fit,
     mixed,
     normal_normal,
-    one_thread,
+    reload_without_store,
     store_state,
 )
 from tests.parity._backends import EMBER, Backend, assert_same_error, assert_traces_match, run_both
@@ -181,11 +181,7 @@ def test_bad_rank_raises_as_in_pyro(rank: Any) -> None:
 def test_torch_save_round_trip_samples_the_same_posterior(guide_name: str) -> None:
     guide = getattr(autoguide(EMBER), guide_name)(mixed(EMBER))
     guide(DATA)
-    buffer = io.BytesIO()
-    torch.save(guide, buffer)
-    buffer.seek(0)
-    ember.clear_param_store()
-    loaded = torch.load(buffer, weights_only=False)
+    loaded = reload_without_store(guide)
     torch.manual_seed(11)
     expected = guide(DATA)
     torch.manual_seed(11)
@@ -204,14 +200,12 @@ def test_multivariate_normal_fits_a_correlated_posterior() -> None:
 
     guide = AutoMultivariateNormal(model)
     guide()
-    optimizer = torch.optim.Adam(guide.parameters(), lr=0.05)
-    with one_thread():
-        for _ in range(200):
-            optimizer.zero_grad()
-            with ember.plate("particles", 64, dim=-1):
-                loss = elbo_loss(model, guide) / 64
-            torch.autograd.backward(loss)
-            optimizer.step()
+
+    def loss() -> torch.Tensor:
+        with ember.plate("particles", 64, dim=-1):
+            return elbo_loss(model, guide) / 64
+
+    fit(guide, loss, steps=200)
     precision = torch.eye(2) + 4.0 * torch.ones(2, 2)
     covariance = torch.linalg.inv(precision)
     mean = covariance @ torch.tensor([4.0, 4.0])  # y / 0.5**2 per coordinate

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from ember import poutine
 from ember.infer.autoguide import AutoCallable, AutoDelta, AutoDiagonalNormal, AutoGuide, AutoGuideList, AutoNormal
 from ember.infer.autoguide.guide import prototype_hide_fn
 from ember.poutine.message import new_message
-from tests.infer.autoguide._models import DATA, assert_same_store, autoguide, mixed, store_state
+from tests.infer.autoguide._models import DATA, assert_same_store, autoguide, mixed, reload_without_store, store_state
 from tests.parity._backends import EMBER, Backend, assert_same_error, assert_traces_match, run_both
 
 
@@ -154,11 +153,7 @@ def test_prototype_trace_is_hidden_from_outer_handlers() -> None:
 def test_pickled_guide_list_restores_master_references() -> None:
     guide = _guide_list(EMBER)
     guide(DATA)
-    buffer = io.BytesIO()
-    torch.save(guide, buffer)
-    buffer.seek(0)
-    ember.clear_param_store()
-    loaded = torch.load(buffer, weights_only=False)
+    loaded = reload_without_store(guide)
     assert all(part.master is not None and part.master() is loaded for part in loaded)
     assert guide[0].master() is guide and guide.model is not None  # the original is untouched
     with pytest.raises(TypeError, match="AutoGuideList.model is not kept when a guide is pickled"):

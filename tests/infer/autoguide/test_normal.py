@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import math
 from typing import Any
 
@@ -20,9 +19,10 @@ from tests.infer.autoguide._models import (
     assert_same_store,
     autoguide,
     elbo_loss,
+    fit,
     mixed,
     normal_normal,
-    one_thread,
+    reload_without_store,
     store_state,
 )
 from tests.parity._backends import EMBER, Backend, assert_same_error, assert_traces_match, run_both
@@ -224,15 +224,18 @@ def test_create_plates_returning_a_non_plate_raises_as_in_pyro() -> None:
     assert str(ours) == "create_plates() returned a non-plate"
 
 
+def _subsampled_model(data: torch.Tensor, idx: torch.Tensor) -> None:
+    with ember.plate("N", len(data), subsample=idx):
+        ember.sample("z", dist.Normal(0.0, 1.0))
+
+
+def _subsample_plates(data: torch.Tensor, idx: torch.Tensor) -> Any:
+    """``create_plates`` for :func:`_subsampled_model`: its plate, subsampled as in the call."""
+    return ember.plate("N", len(data), subsample=idx)
+
+
 def test_an_error_after_setup_keeps_the_trained_values() -> None:
-    def model(data: torch.Tensor, idx: torch.Tensor) -> None:
-        with ember.plate("N", len(data), subsample=idx):
-            ember.sample("z", dist.Normal(0.0, 1.0))
-
-    def create_plates(data: torch.Tensor, idx: torch.Tensor) -> Any:
-        return ember.plate("N", len(data), subsample=idx)
-
-    guide = AutoNormal(model, create_plates=create_plates)
+    guide = AutoNormal(_subsampled_model, create_plates=_subsample_plates)
     guide(DATA, torch.tensor([0, 1]))
     with torch.no_grad():
         guide.locs.z_unconstrained.fill_(0.75)
@@ -250,14 +253,7 @@ def test_an_error_after_setup_keeps_the_trained_values() -> None:
 
 
 def test_create_plates_supplies_the_subsampling_plate() -> None:
-    def model(data: torch.Tensor, idx: torch.Tensor) -> None:
-        with ember.plate("N", len(data), subsample=idx):
-            ember.sample("z", dist.Normal(0.0, 1.0))
-
-    def create_plates(data: torch.Tensor, idx: torch.Tensor) -> Any:
-        return ember.plate("N", len(data), subsample=idx)
-
-    guide = AutoNormal(model, create_plates=create_plates)
+    guide = AutoNormal(_subsampled_model, create_plates=_subsample_plates)
     tr = poutine.trace(guide).get_trace(DATA, torch.tensor([2, 5]))
     assert torch.equal(tr.nodes["N"]["value"], torch.tensor([2, 5]))
     assert tr.nodes["z"]["value"].shape == (2,) and tr.nodes["z"]["scale"] == 5.0
@@ -275,12 +271,8 @@ def test_create_plates_supplies_the_subsampling_plate() -> None:
 def test_torch_save_round_trip_samples_the_same_posterior(guide_name: str) -> None:
     guide = getattr(autoguide(EMBER), guide_name)(mixed(EMBER))
     guide(DATA)
-    buffer = io.BytesIO()
-    torch.save(guide, buffer)
+    loaded = reload_without_store(guide)
     assert guide.model is not None  # saving does not strip the live guide
-    buffer.seek(0)
-    ember.clear_param_store()
-    loaded = torch.load(buffer, weights_only=False)
     torch.manual_seed(7)
     expected = guide(DATA)
     torch.manual_seed(7)
@@ -323,12 +315,7 @@ def test_autonormal_fits_the_normal_normal_posterior() -> None:
     model = normal_normal(EMBER)
     guide = AutoNormal(model)
     guide(DATA)
-    optimizer = torch.optim.Adam(guide.parameters(), lr=0.05)
-    with one_thread():
-        for _ in range(250):
-            optimizer.zero_grad()
-            torch.autograd.backward(_particle_loss(model, guide, 64))
-            optimizer.step()
+    fit(guide, lambda: _particle_loss(model, guide, 64), steps=250)
     n = len(DATA)
     posterior_loc, posterior_scale = DATA.sum().item() / (n + 1), (1.0 / (n + 1)) ** 0.5
     assert guide.median()["loc"].item() == pytest.approx(posterior_loc, abs=0.02)
@@ -339,12 +326,7 @@ def test_autodelta_fits_the_map_point() -> None:
     model = normal_normal(EMBER)
     guide = AutoDelta(model)
     guide(DATA)
-    optimizer = torch.optim.Adam(guide.parameters(), lr=0.05)
-    with one_thread():
-        for _ in range(150):
-            optimizer.zero_grad()
-            torch.autograd.backward(elbo_loss(model, guide, DATA))
-            optimizer.step()
+    fit(guide, lambda: elbo_loss(model, guide, DATA), steps=150)
     assert guide.median(DATA)["loc"].item() == pytest.approx(DATA.sum().item() / (len(DATA) + 1), abs=1e-3)
 
 

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
 import functools
-import io
-import pickle
 import warnings
-from typing import Any, Callable
+from typing import Any
 
 import pyro
 import pyro.distributions
@@ -17,6 +15,7 @@ import ember.distributions as dist
 from ember import poutine
 from ember.poutine import runtime
 from tests.parity._backends import EMBER, PYRO, Backend, assert_traces_match, run_both
+from tests.poutine.messengers._forms import Compose, round_trip, traced_composition
 
 
 def model() -> tuple[torch.Tensor, torch.Tensor]:
@@ -241,15 +240,8 @@ def test_method_decorator_binds_self() -> None:
     assert Intervened(1.0).run() == 6.0
 
 
-def _round_trip(obj: Any) -> Any:
-    buf = io.BytesIO()
-    torch.save(obj, buf, pickle_protocol=pickle.HIGHEST_PROTOCOL)
-    buf.seek(0)
-    return torch.load(buf, weights_only=False)
-
-
 def test_wrapped_model_pickles() -> None:
-    loaded = _round_trip(poutine.do(model, data={"z": FIVE, "w": 2}))
+    loaded = round_trip(poutine.do(model, data={"z": FIVE, "w": 2}))
     assert loaded.__name__ == "model"
     z, _ = loaded()
     assert z == 5.0
@@ -259,7 +251,6 @@ def test_wrapped_model_pickles() -> None:
 
 # --- composition ---------------------------------------------------------------------------------
 
-Compose = Callable[[Backend, Callable[[], Any]], Callable[[], Any]]
 DO = {"z": FIVE}
 
 
@@ -285,14 +276,7 @@ COMPOSITIONS: dict[str, Compose] = {
 
 @pytest.mark.parametrize("name", list(COMPOSITIONS))
 def test_composition_matches_pyro(name: str) -> None:
-    compose = COMPOSITIONS[name]
-
-    def program(b: Backend) -> Any:
-        composed = compose(b, functools.partial(backend_model, b))
-        with b.poutine.trace() as outer:
-            composed()
-        return outer.trace
-
+    program = traced_composition(COMPOSITIONS[name], backend_model)
     ours, theirs = run_both(program)
     assert_traces_match(ours, theirs)
 

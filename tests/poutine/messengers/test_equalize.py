@@ -1,9 +1,7 @@
 from __future__ import annotations
 
 import functools
-import io
-import pickle
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import torch
@@ -12,6 +10,7 @@ import ember
 import ember.distributions as dist
 from ember import poutine
 from tests.parity._backends import Backend, assert_traces_match, run_both
+from tests.poutine.messengers._forms import compositions, round_trip, traced_composition
 
 
 def model() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -167,10 +166,7 @@ def test_method_decorator_binds_self() -> None:
 
 
 def test_wrapped_model_pickles() -> None:
-    buf = io.BytesIO()
-    torch.save(poutine.equalize(model, [".+_std"], keep_dist=True), buf, pickle_protocol=pickle.HIGHEST_PROTOCOL)
-    buf.seek(0)
-    loaded = torch.load(buf, weights_only=False)
+    loaded = round_trip(poutine.equalize(model, [".+_std"], keep_dist=True))
     assert loaded.__name__ == "model"
     tr = poutine.trace(loaded).get_trace()
     assert tr.nodes["b_std"]["value"] is tr.nodes["a_std"]["value"]
@@ -179,7 +175,6 @@ def test_wrapped_model_pickles() -> None:
 
 # --- composition ---------------------------------------------------------------------------------
 
-Compose = Callable[[Backend, Callable[[], Any]], Callable[[], Any]]
 SITES = "x|y"
 
 
@@ -187,27 +182,14 @@ def _guide_trace(b: Backend) -> Any:
     return b.poutine.trace(lambda: b.pyro.sample("y", b.dist.Normal(-2.0, 0.1))).get_trace()
 
 
-COMPOSITIONS: dict[str, Compose] = {
-    "trace_of_trace": lambda b, m: b.poutine.trace(b.poutine.equalize(m, SITES)),
-    "replay_outside": lambda b, m: b.poutine.replay(b.poutine.equalize(m, SITES), trace=_guide_trace(b)),
-    "replay_inside": lambda b, m: b.poutine.equalize(b.poutine.replay(m, trace=_guide_trace(b)), SITES),
-    "condition_outside": lambda b, m: b.poutine.condition(b.poutine.equalize(m, SITES), data={"x": torch.tensor(0.5)}),
-    "condition_inside": lambda b, m: b.poutine.equalize(b.poutine.condition(m, data={"x": torch.tensor(0.5)}), SITES),
-    "block_outside": lambda b, m: b.poutine.block(b.poutine.equalize(m, SITES), hide=["x"]),
-    "block_inside": lambda b, m: b.poutine.equalize(b.poutine.block(m, hide=["x"]), SITES),
-}
+COMPOSITIONS = compositions(
+    lambda b, m: b.poutine.equalize(m, SITES), _guide_trace, data={"x": torch.tensor(0.5)}, hide=["x"]
+)
 
 
 @pytest.mark.parametrize("name", list(COMPOSITIONS))
 def test_composition_matches_pyro(name: str) -> None:
-    compose = COMPOSITIONS[name]
-
-    def program(b: Backend) -> Any:
-        composed = compose(b, functools.partial(backend_model, b))
-        with b.poutine.trace() as outer:
-            composed()
-        return outer.trace
-
+    program = traced_composition(COMPOSITIONS[name], backend_model)
     assert_traces_match(*run_both(program))
 
 

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import functools
-import io
-import pickle
 import queue as stdlib_queue
 from typing import Any, Callable
 
@@ -19,6 +17,7 @@ from ember.poutine.runtime import NonlocalExit
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import all_escape, discrete_escape, mc_extend
 from tests.parity._backends import EMBER, PYRO, Backend, assert_same_error, assert_traces_match, run_both
+from tests.poutine.messengers._forms import round_trip
 
 PROBS_B = torch.tensor([0.2, 0.5, 0.3])
 OBS = torch.tensor(1.5)
@@ -167,15 +166,8 @@ def test_escape_method_decorator_binds_self() -> None:
     assert Escaping("x").run() == "x"
 
 
-def _round_trip(obj: Any) -> Any:
-    buf = io.BytesIO()
-    torch.save(obj, buf, pickle_protocol=pickle.HIGHEST_PROTOCOL)
-    buf.seek(0)
-    return torch.load(buf, weights_only=False)
-
-
 def test_escape_wrapped_model_pickles() -> None:
-    loaded = _round_trip(poutine.escape(model, escape_at_b))
+    loaded = round_trip(poutine.escape(model, escape_at_b))
     assert loaded.__name__ == "model"
     with pytest.raises(NonlocalExit) as info:
         loaded()
@@ -413,7 +405,7 @@ def test_queue_wrapped_model_pickles() -> None:
     partial_traces = ListQueue(Trace())
     wrapped = poutine.queue(enum_model, queue=partial_traces, num_samples=10)
     assert _ints(wrapped()) == (0, 0)
-    loaded = _round_trip(wrapped)
+    loaded = round_trip(wrapped)
     assert loaded.__name__ == "enum_model" and len(loaded.queue.items) == 5
     assert [_ints(loaded()) for _ in range(5)] == [(0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
     assert _ints(wrapped()) == (0, 1)

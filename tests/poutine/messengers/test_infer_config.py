@@ -1,9 +1,7 @@
 from __future__ import annotations
 
 import functools
-import io
-import pickle
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import torch
@@ -13,6 +11,7 @@ import ember.distributions as dist
 from ember import poutine
 from ember.poutine.message import InferDict, Message
 from tests.parity._backends import Backend, assert_traces_match, run_both
+from tests.poutine.messengers._forms import compositions, round_trip, traced_composition
 
 
 def model() -> torch.Tensor:
@@ -120,10 +119,7 @@ def test_method_decorator_binds_self() -> None:
 
 
 def test_wrapped_model_pickles() -> None:
-    buf = io.BytesIO()
-    torch.save(poutine.infer_config(model, config_fn), buf, pickle_protocol=pickle.HIGHEST_PROTOCOL)
-    buf.seek(0)
-    loaded = torch.load(buf, weights_only=False)
+    loaded = round_trip(poutine.infer_config(model, config_fn))
     assert loaded.__name__ == "model"
     tr = poutine.trace(loaded).get_trace()
     assert tr.nodes["c"]["infer"] == {"enumerate": "parallel"}
@@ -131,8 +127,6 @@ def test_wrapped_model_pickles() -> None:
 
 
 # --- composition ---------------------------------------------------------------------------------
-
-Compose = Callable[[Backend, Callable[[], Any]], Callable[[], Any]]
 
 
 def _guide_trace(b: Backend) -> Any:
@@ -143,27 +137,14 @@ def _guide_trace(b: Backend) -> Any:
     return b.poutine.trace(guide).get_trace()
 
 
-COMPOSITIONS: dict[str, Compose] = {
-    "trace_of_trace": lambda b, m: b.poutine.trace(b.poutine.infer_config(m, tag)),
-    "replay_outside": lambda b, m: b.poutine.replay(b.poutine.infer_config(m, tag), trace=_guide_trace(b)),
-    "replay_inside": lambda b, m: b.poutine.infer_config(b.poutine.replay(m, trace=_guide_trace(b)), tag),
-    "condition_outside": lambda b, m: b.poutine.condition(b.poutine.infer_config(m, tag), data={"c": torch.ones(2)}),
-    "condition_inside": lambda b, m: b.poutine.infer_config(b.poutine.condition(m, data={"c": torch.ones(2)}), tag),
-    "block_outside": lambda b, m: b.poutine.block(b.poutine.infer_config(m, tag), hide=["c"]),
-    "block_inside": lambda b, m: b.poutine.infer_config(b.poutine.block(m, hide=["c"]), tag),
-}
+COMPOSITIONS = compositions(
+    lambda b, m: b.poutine.infer_config(m, tag), _guide_trace, data={"c": torch.ones(2)}, hide=["c"]
+)
 
 
 @pytest.mark.parametrize("name", list(COMPOSITIONS))
 def test_composition_matches_pyro(name: str) -> None:
-    compose = COMPOSITIONS[name]
-
-    def program(b: Backend) -> Any:
-        composed = compose(b, functools.partial(backend_model, b))
-        with b.poutine.trace() as outer:
-            composed()
-        return outer.trace
-
+    program = traced_composition(COMPOSITIONS[name], backend_model)
     assert_traces_match(*run_both(program))
 
 
