@@ -27,7 +27,7 @@ def _frequent_thread_switches() -> Iterator[None]:
 
 
 def _run_in_threads(work: Callable[[int], None], count: int = THREADS) -> None:
-    barrier = threading.Barrier(count)
+    barrier = threading.Barrier(count, timeout=60)
     errors: list[BaseException] = []
 
     def target(index: int) -> None:
@@ -119,12 +119,14 @@ def test_reads_never_mix_a_leaf_with_another_states_constraint() -> None:
 
     def work(thread_index: int) -> None:
         if thread_index == 0:
-            for step in range(3000):
-                if step % 2:
-                    store.set_state({"params": {"x": leaf_a}, "constraints": {"x": constraints.real}})
-                else:
-                    store.set_state({"params": {"x": leaf_b}, "constraints": {"x": constraints.positive}})
-            done.set()
+            try:
+                for step in range(3000):
+                    if step % 2:
+                        store.set_state({"params": {"x": leaf_a}, "constraints": {"x": constraints.real}})
+                    else:
+                        store.set_state({"params": {"x": leaf_b}, "constraints": {"x": constraints.positive}})
+            finally:
+                done.set()  # a failing writer must not leave the readers spinning
         else:
             while not done.is_set():
                 seen.add(round(store["x"].item(), 4))

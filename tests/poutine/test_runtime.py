@@ -203,7 +203,7 @@ def _model_in_handlers(name: str, results: dict[str, Any], barrier: threading.Ba
 
 def test_threads_each_see_only_their_own_handlers() -> None:
     results: dict[str, Any] = {}
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(2, timeout=60)  # a failing thread breaks the barrier instead of hanging
     threads = [threading.Thread(target=_model_in_handlers, args=(n, results, barrier)) for n in ("a", "b")]
     for t in threads:
         t.start()
