@@ -7,7 +7,7 @@ classes define ``sample``, ``log_prob`` or ``expand`` without annotations, so un
 before torch's unannotated ones, while at runtime every lookup but one falls through to
 torch's implementation. The one runtime member is ``_validate_sample``, which skips the
 support check for the value the distribution itself last drew (see
-:meth:`~ember.distributions.torch_distribution.TorchDistributionMixin.__call__`).
+:meth:`~ember.distributions._protocol.DistributionProtocol.__call__`).
 """
 
 from __future__ import annotations

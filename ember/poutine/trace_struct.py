@@ -27,6 +27,11 @@ def allow_all_sites(name: str, site: Message) -> bool:
     return True
 
 
+def _total(log_p: torch.Tensor) -> torch.Tensor:
+    # A 0-dim log density is its own sum: one kernel fewer per scalar site.
+    return log_p if log_p.dim() == 0 else log_p.sum()
+
+
 def _check_log_prob_sum(value: torch.Tensor, name: str) -> None:
     """Warn if a site's log density sum is NaN or +inf (-inf is a legitimate zero density).
 
@@ -162,6 +167,15 @@ class Trace:
         shapes = self.format_shapes(last_site=name)
         return ValueError(f"Error while computing {what} at site '{name}':\n{error}\n{shapes}{trailer}")
 
+    def _unscaled_log_prob(self, name: str, site: Message, what: str, trailer: str = "") -> torch.Tensor:
+        """``fn.log_prob(value)`` at a site; a ``ValueError`` is re-raised naming the site and shapes."""
+        fn: Any = site["fn"]
+        try:
+            log_p: torch.Tensor = fn.log_prob(site["value"], *site["args"], **site["kwargs"])
+        except ValueError as e:
+            raise self._scoring_error(what, name, e, trailer) from e
+        return log_p
+
     def log_prob_sum(self, site_filter: SiteFilter = allow_all_sites) -> torch.Tensor | float:
         """The total scaled and masked log density of the sample sites (memoized per site).
 
@@ -175,16 +189,8 @@ class Trace:
                 continue
             site_sum = site.get("log_prob_sum")
             if site_sum is None:
-                fn: Any = site["fn"]
-                try:
-                    log_p = fn.log_prob(site["value"], *site["args"], **site["kwargs"])
-                except ValueError as e:
-                    raise self._scoring_error("log_prob_sum", name, e, "\n") from e
-                scale, mask = site["scale"], site["mask"]
-                if (mask is not None and mask is not True) or type(scale) is not float or scale != 1.0:
-                    log_p = scale_and_mask(log_p, scale, mask)
-                # A 0-dim log density is its own sum: skip one kernel per scalar site.
-                site_sum = log_p if log_p.dim() == 0 else log_p.sum()
+                log_p = self._unscaled_log_prob(name, site, "log_prob_sum", "\n")
+                site_sum = _total(scale_and_mask(log_p, site["scale"], site["mask"]))
                 site["log_prob_sum"] = site_sum
                 fresh.append((name, site_sum))
             sums.append(site_sum)
@@ -202,15 +208,11 @@ class Trace:
         for name, site in self.nodes.items():
             if site["type"] != "sample" or not site_filter(name, site) or "log_prob" in site:
                 continue
-            fn: Any = site["fn"]
-            try:
-                log_p = fn.log_prob(site["value"], *site["args"], **site["kwargs"])
-            except ValueError as e:
-                raise self._scoring_error("log_prob", name, e) from e
+            log_p = self._unscaled_log_prob(name, site, "log_prob")
             site["unscaled_log_prob"] = log_p
             log_p = scale_and_mask(log_p, site["scale"], site["mask"])
             site["log_prob"] = log_p
-            site["log_prob_sum"] = log_p.sum()
+            site["log_prob_sum"] = _total(log_p)
             if validate:
                 _check_log_prob_sum(site["log_prob_sum"], name)
 
@@ -229,7 +231,7 @@ class Trace:
             parts = parts.scale_and_mask(site["scale"], site["mask"])
             site["score_parts"] = parts
             site["log_prob"] = parts.log_prob
-            site["log_prob_sum"] = parts.log_prob.sum()
+            site["log_prob_sum"] = _total(parts.log_prob)
             if validate:
                 _check_log_prob_sum(site["log_prob_sum"], name)
 

@@ -16,6 +16,7 @@ __all__ = [
     "is_validation_enabled",
     "mc_extend",
     "prune_subsample_sites",
+    "remove_subsample_sites",
     "site_is_factor",
     "site_is_subsample",
 ]
@@ -44,10 +45,14 @@ def site_is_factor(site: Message) -> bool:
 def prune_subsample_sites(trace: Trace) -> Trace:
     """A copy of ``trace`` without its subsample sites."""
     pruned = trace.copy()
-    for name, site in trace.nodes.items():
-        if site_is_subsample(site):
-            pruned.remove_node(name)
+    remove_subsample_sites(pruned)
     return pruned
+
+
+def remove_subsample_sites(trace: Trace) -> None:
+    """Remove the subsample sites from ``trace`` in place (no copy, for traces one owns)."""
+    for name in [name for name, site in trace.nodes.items() if site_is_subsample(site)]:
+        trace.remove_node(name)
 
 
 def _extended(trace: Trace, msg: Message, value: Any) -> Trace:
