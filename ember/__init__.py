@@ -31,11 +31,11 @@ from ember.primitives import (
     subsample,
     validation_enabled,
 )
-from ember.util import get_rng_state, set_rng_seed, set_rng_state
+from ember._util import get_rng_state, set_rng_seed, set_rng_state
 
 # Like ``import pyro``, ``import ember`` makes the inference, optimizer and module
 # subpackages available as attributes; they build on the primitives above.
-from ember import infer, nn, optim  # isort: skip
+from ember import infer, nn, optim, util  # isort: skip
 
 __version__ = "0.1.0"
 
@@ -68,5 +68,6 @@ __all__ = [
     "set_rng_seed",
     "set_rng_state",
     "subsample",
+    "util",
     "validation_enabled",
 ]

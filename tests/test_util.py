@@ -6,7 +6,7 @@ import warnings
 import pytest
 import torch
 
-from ember.util import get_rng_state, set_rng_seed, set_rng_state, warn_if_inf, warn_if_nan
+from ember._util import get_rng_state, set_rng_seed, set_rng_state, warn_if_inf, warn_if_nan
 
 
 def test_set_rng_seed_seeds_torch_random_and_numpy() -> None:

@@ -27,7 +27,7 @@ from ember.poutine.handlers import block, replay, trace
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import prune_subsample_sites
 from ember.primitives import get_param_store, param, plate, validation_enabled
-from ember.util import warn_if_nan
+from ember._util import warn_if_nan
 
 __all__ = ["ELBO", "ELBOModule"]
 

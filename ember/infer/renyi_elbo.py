@@ -19,7 +19,7 @@ from ember.infer.util import (
     torch_sum,
 )
 from ember.poutine.trace_struct import Trace
-from ember.util import warn_if_nan
+from ember._util import warn_if_nan
 
 __all__ = ["RenyiELBO"]
 

@@ -18,7 +18,7 @@ from ember.infer.util import (
     torch_item,
 )
 from ember.poutine.trace_struct import Trace
-from ember.util import warn_if_nan
+from ember._util import warn_if_nan
 
 __all__ = ["JitTrace_ELBO", "Trace_ELBO"]
 

@@ -31,7 +31,7 @@ from ember.poutine.messenger import Messenger
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import site_is_subsample
 from ember.primitives import get_param_store, param
-from ember.util import warn_if_nan
+from ember._util import warn_if_nan
 
 __all__ = ["JitTraceGraph_ELBO", "TraceGraph_ELBO", "TrackNonReparam"]
 

@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import Any
 
 from ember.poutine.messenger import Messenger
-from ember.util import get_rng_state, set_rng_seed, set_rng_state
+from ember._util import get_rng_state, set_rng_seed, set_rng_state
 
 __all__ = ["SeedMessenger"]
 
