@@ -23,7 +23,8 @@ from ember.params.param_store import ParamStoreDict, param_with_module_name
 from ember.poutine import runtime
 from ember.poutine.handlers import lift, mask
 from ember.poutine.message import InferDict, new_message
-from ember.poutine.messengers.plate import PlateMessenger, SubsampleMessenger
+from ember.poutine.plate_messenger import PlateMessenger
+from ember.poutine.subsample_messenger import SubsampleMessenger
 from ember.poutine.runtime import _PYRO_PARAM_STORE, _STACK, apply_stack, effectful
 
 __all__ = [

@@ -18,7 +18,7 @@ from ember.infer.util import (
 from ember.poutine.handlers import queue, replay, trace
 from ember.poutine.message import Message
 from ember.poutine.messenger import Messenger, unwrap
-from ember.poutine.messengers.enum import enumerate_site
+from ember.poutine.enum_messenger import enumerate_site
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import remove_subsample_sites
 
@@ -47,7 +47,7 @@ def get_importance_trace(
     the guide trace ``score_parts``. With validation on, the pair is checked by
     :func:`~ember.infer.util.check_model_guide_match` and every site by
     :func:`~ember.infer.util.check_site_shape`. A guide that is a
-    :class:`~ember.poutine.messengers.guide.GuideMessenger` yields both traces itself.
+    :class:`~ember.poutine.guide.GuideMessenger` yields both traces itself.
 
     :param graph_type: ``"flat"`` or ``"dense"``.
     :param max_plate_nesting: the number of rightmost batch dims reserved for plates.

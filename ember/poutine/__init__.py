@@ -55,29 +55,32 @@ from ember.poutine.handlers import (
     trace,
     uncondition,
 )
-from ember.poutine.messenger import Messenger, ReentrantMessenger, block_messengers, unwrap
+from ember.poutine.messenger import Messenger, block_messengers, unwrap
+from ember.poutine.reentrant_messenger import ReentrantMessenger
 from ember.poutine import guide
-from ember.poutine.messengers.block import BlockMessenger
-from ember.poutine.messengers.broadcast import BroadcastMessenger
-from ember.poutine.messengers.collapse import CollapseMessenger
-from ember.poutine.messengers.condition import ConditionMessenger
-from ember.poutine.messengers.do import DoMessenger
-from ember.poutine.messengers.enum import EnumMessenger
-from ember.poutine.messengers.equalize import EqualizeMessenger
-from ember.poutine.messengers.escape import EscapeMessenger
-from ember.poutine.messengers.guide import GuideMessenger
-from ember.poutine.messengers.infer_config import InferConfigMessenger
-from ember.poutine.messengers.lift import LiftMessenger
-from ember.poutine.messengers.markov import MarkovMessenger
-from ember.poutine.messengers.mask import MaskMessenger
-from ember.poutine.messengers.plate import IndepMessenger, PlateMessenger, SubsampleMessenger, block_plate
-from ember.poutine.messengers.reparam import ReparamHandler, ReparamMessenger
-from ember.poutine.messengers.replay import ReplayMessenger
-from ember.poutine.messengers.scale import ScaleMessenger
-from ember.poutine.messengers.seed import SeedMessenger
-from ember.poutine.messengers.substitute import SubstituteMessenger
-from ember.poutine.messengers.trace import TraceHandler, TraceMessenger
-from ember.poutine.messengers.uncondition import UnconditionMessenger
+from ember.poutine.block_messenger import BlockMessenger
+from ember.poutine.broadcast_messenger import BroadcastMessenger
+from ember.poutine.collapse_messenger import CollapseMessenger
+from ember.poutine.condition_messenger import ConditionMessenger
+from ember.poutine.do_messenger import DoMessenger
+from ember.poutine.enum_messenger import EnumMessenger
+from ember.poutine.equalize_messenger import EqualizeMessenger
+from ember.poutine.escape_messenger import EscapeMessenger
+from ember.poutine.guide import GuideMessenger
+from ember.poutine.infer_config_messenger import InferConfigMessenger
+from ember.poutine.lift_messenger import LiftMessenger
+from ember.poutine.markov_messenger import MarkovMessenger
+from ember.poutine.mask_messenger import MaskMessenger
+from ember.poutine.indep_messenger import IndepMessenger
+from ember.poutine.plate_messenger import PlateMessenger, block_plate
+from ember.poutine.subsample_messenger import SubsampleMessenger
+from ember.poutine.reparam_messenger import ReparamHandler, ReparamMessenger
+from ember.poutine.replay_messenger import ReplayMessenger
+from ember.poutine.scale_messenger import ScaleMessenger
+from ember.poutine.seed_messenger import SeedMessenger
+from ember.poutine.substitute_messenger import SubstituteMessenger
+from ember.poutine.trace_messenger import TraceHandler, TraceMessenger
+from ember.poutine.uncondition_messenger import UnconditionMessenger
 from ember.poutine.runtime import NonlocalExit, get_mask, get_plates
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import enable_validation, is_validation_enabled

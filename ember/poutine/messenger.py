@@ -25,7 +25,6 @@ from ember.poutine.runtime import _STACK, _Frame
 __all__ = [
     "BindsAsMethod",
     "Messenger",
-    "ReentrantMessenger",
     "block_messengers",
     "unwrap",
 ]
@@ -219,32 +218,6 @@ class Messenger:
 
 
 Messenger._build_tables()
-
-
-class ReentrantMessenger(Messenger):
-    """A messenger that may be entered again while it is installed (e.g. by recursion).
-
-    Only the outermost ``__enter__`` installs it and only the matching ``__exit__`` removes it.
-    """
-
-    def __init__(self) -> None:
-        self._ref_count = 0
-
-    def __enter__(self) -> Self:
-        if self._ref_count == 0:
-            super().__enter__()
-        self._ref_count += 1
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._ref_count -= 1
-        if self._ref_count == 0:
-            super().__exit__(exc_type, exc_value, traceback)
 
 
 @contextmanager

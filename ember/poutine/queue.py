@@ -17,9 +17,9 @@ from typing import Callable, Generic, Iterable, ParamSpec, Protocol, TypeVar, ov
 
 from ember.poutine.message import Message
 from ember.poutine.messenger import BindsAsMethod
-from ember.poutine.messengers.escape import EscapeMessenger
-from ember.poutine.messengers.replay import ReplayMessenger
-from ember.poutine.messengers.trace import TraceMessenger
+from ember.poutine.escape_messenger import EscapeMessenger
+from ember.poutine.replay_messenger import ReplayMessenger
+from ember.poutine.trace_messenger import TraceMessenger
 from ember.poutine.runtime import NonlocalExit
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import discrete_escape, enum_extend

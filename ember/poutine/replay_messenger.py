@@ -1,5 +1,64 @@
-"""Pyro's module path ``pyro.poutine.replay_messenger``, kept for programs that import it."""
+"""``replay``: reuse the sample values of a given trace (and given param values).
 
-from ember.poutine.messengers.replay import ReplayMessenger
+Changes step 1 of unobserved ``sample`` messages whose name is in the trace: the value (the
+same object) and the ``infer`` dict are taken from the trace node and the message is marked
+``done``. ``param`` messages named in ``params`` take the given constrained value.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+
+from ember.poutine.message import Message
+from ember.poutine.messenger import Messenger
+from ember.poutine.trace_struct import Trace
 
 __all__ = ["ReplayMessenger"]
+
+
+class ReplayMessenger(Messenger):
+    """Replay sample sites from ``trace`` and param sites from ``params``.
+
+    :param trace: a trace whose unobserved sample values to reuse.
+    :param params: constrained param values to use, by name.
+
+    >>> import ember, torch
+    >>> import ember.distributions as dist
+    >>> from ember.poutine.trace_messenger import TraceMessenger
+    >>> with TraceMessenger() as guide_tracer:
+    ...     z = ember.sample("z", dist.Normal(0.0, 1.0))
+    >>> with ReplayMessenger(trace=guide_tracer.trace):
+    ...     same = ember.sample("z", dist.Normal(5.0, 1.0))
+    >>> same is z
+    True
+    """
+
+    def __init__(self, trace: Trace | None = None, params: Mapping[str, torch.Tensor] | None = None) -> None:
+        super().__init__()
+        if trace is None and params is None:
+            raise ValueError("must provide trace or params to replay against")
+        self.trace = trace
+        self.params = params
+
+    def _pyro_sample(self, msg: Message) -> None:
+        if msg["is_observed"] or self.trace is None:
+            return
+        name = msg["name"]
+        if name not in self.trace:
+            return
+        guide_msg = self.trace.nodes[name or ""]
+        if guide_msg["type"] != "sample" or guide_msg["is_observed"]:
+            raise RuntimeError(f"site {name} must be sampled in trace")
+        msg["done"] = True
+        msg["value"] = guide_msg["value"]
+        msg["infer"] = guide_msg["infer"]
+
+    def _pyro_param(self, msg: Message) -> None:
+        if self.params is None or msg["name"] not in self.params:
+            return
+        value = self.params[msg["name"] or ""]
+        assert hasattr(value, "unconstrained"), f"param {msg['name']} must be constrained value"
+        msg["done"] = True
+        msg["value"] = value

@@ -1,5 +1,144 @@
-"""Pyro's module path ``pyro.poutine.trace_messenger``, kept for programs that import it."""
+"""``trace``: record every sample and param site into a :class:`~ember.poutine.trace_struct.Trace`.
 
-from ember.poutine.messengers.trace import TraceHandler, TraceMessenger, identify_dense_edges
+Changes step 3 (postprocess) of ``sample`` and ``param`` messages: each is copied into the
+trace as a node. Because postprocess runs outermost first, a trace records a site before
+messengers inside it finish postprocessing it. As a function wrapper it also records the
+``_INPUT`` and ``_RETURN`` nodes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Generic, ParamSpec, TypeVar
+
+from typing_extensions import Self
+
+from ember.poutine.message import Message
+from ember.poutine.messenger import BindsAsMethod, Messenger
+from ember.poutine.trace_struct import Trace
+from ember.poutine.util import site_is_subsample
 
 __all__ = ["TraceHandler", "TraceMessenger", "identify_dense_edges"]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def identify_dense_edges(trace: Trace) -> None:
+    """Add an edge from every earlier sample site to each later one they may influence.
+
+    Two sites are independent, and get no edge, when they sit in different iterations
+    (``counter``) of the same sequential plate. Subsample sites take no part.
+    """
+    sites = [
+        (name, site)
+        for name, site in trace.nodes.items()
+        if site["type"] == "sample" and not site_is_subsample(site)
+    ]
+    for position, (name, site) in enumerate(sites):
+        for past_name, past_site in sites[:position]:
+            independent = any(
+                query.name == target.name and query.counter != target.counter
+                for query, target in zip(site["cond_indep_stack"], past_site["cond_indep_stack"])
+            )
+            if not independent:
+                trace.add_edge(past_name, name)
+
+
+class TraceMessenger(Messenger):
+    """Record the sites of a run; ``get_trace()`` returns a copy of the record.
+
+    :param graph_type: ``"flat"`` (no edges) or ``"dense"`` (dependency edges).
+    :param param_only: record only param sites.
+
+    >>> import ember, torch
+    >>> import ember.distributions as dist
+    >>> with TraceMessenger() as tracer:
+    ...     x = ember.sample("x", dist.Normal(0.0, 1.0))
+    >>> list(tracer.get_trace().nodes)
+    ['x']
+    """
+
+    def __init__(self, graph_type: str | None = None, param_only: bool | None = None) -> None:
+        super().__init__()
+        graph_type = "flat" if graph_type is None else graph_type
+        if graph_type not in ("flat", "dense"):
+            # AssertionError is the type Pyro raises here.
+            raise AssertionError(f"{graph_type} not a valid graph type: expected 'flat' or 'dense'")
+        self.graph_type = graph_type
+        self.param_only = bool(param_only)
+        self.trace = Trace(graph_type=self.graph_type)
+
+    def __enter__(self) -> Self:
+        self.trace = Trace(graph_type=self.graph_type)
+        return super().__enter__()
+
+    def __exit__(self, *args: Any) -> None:
+        if self.param_only:
+            for name in [n for n, site in self.trace.nodes.items() if site["type"] != "param"]:
+                self.trace.remove_node(name)
+        if self.graph_type == "dense":
+            identify_dense_edges(self.trace)
+        super().__exit__(*args)
+
+    def __call__(self, fn: Callable[_P, _T]) -> TraceHandler[_P, _T]:
+        return TraceHandler(self, fn)
+
+    def get_trace(self) -> Trace:
+        """A shallow copy of the recorded trace."""
+        return self.trace.copy()
+
+    def _reset(self) -> None:
+        fresh = Trace(graph_type=self.graph_type)
+        if "_INPUT" in self.trace.nodes:
+            inputs = self.trace.nodes["_INPUT"]
+            fresh.add_node("_INPUT", name="_INPUT", type="input", args=inputs["args"], kwargs=inputs["kwargs"])
+        self.trace = fresh
+
+    def _pyro_post_sample(self, msg: Message) -> None:
+        if self.param_only:
+            return
+        if msg["infer"].get("_do_not_trace"):
+            assert msg["infer"].get("is_auxiliary")
+            assert not msg["is_observed"]
+            return
+        self.trace._add_site(msg["name"] or "", msg.copy())
+
+    def _pyro_post_param(self, msg: Message) -> None:
+        self.trace._add_site(msg["name"] or "", msg.copy())
+
+
+class TraceHandler(BindsAsMethod[_T], Generic[_P, _T]):
+    """A function run under a :class:`TraceMessenger`, recording ``_INPUT`` and ``_RETURN``.
+
+    A ``ValueError`` or ``RuntimeError`` raised inside is re-raised as the same type with
+    the shape table of the partial trace appended. Decorating a method binds ``self``
+    (Pyro's handler does not).
+    """
+
+    def __init__(self, msngr: TraceMessenger, fn: Callable[_P, _T]) -> None:
+        self.fn = fn
+        self.msngr = msngr
+
+    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with self.msngr:
+            self.msngr.trace.add_node("_INPUT", name="_INPUT", type="args", args=args, kwargs=kwargs)
+            try:
+                result = self.fn(*args, **kwargs)
+            except (ValueError, RuntimeError) as e:
+                shapes = self.msngr.trace.format_shapes()
+                try:
+                    augmented = type(e)(f"{e}\n{shapes}")
+                except Exception:  # an exception type with another constructor: keep it
+                    raise e from None
+                raise augmented.with_traceback(e.__traceback__) from e
+            self.msngr.trace.add_node("_RETURN", name="_RETURN", type="return", value=result)
+        return result
+
+    @property
+    def trace(self) -> Trace:
+        return self.msngr.trace
+
+    def get_trace(self, *args: _P.args, **kwargs: _P.kwargs) -> Trace:
+        """Run the function and return a copy of its trace."""
+        self(*args, **kwargs)
+        return self.msngr.get_trace()

@@ -24,7 +24,7 @@ from ember.infer.enum import (
     iter_discrete_extend,
     iter_discrete_traces,
 )
-from ember.poutine.messengers.guide import GuideMessenger
+from ember.poutine.guide import GuideMessenger
 from tests.parity._backends import Backend, assert_same_value, run_both
 
 OPTIONS = [

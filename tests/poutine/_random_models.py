@@ -700,7 +700,7 @@ def handler_stacks(draw: st.DrawFn, model: Model, max_size: int = 4) -> tuple[Ha
         if spec.kind == "do":
             # Pyro bug, excluded: two ``do`` handlers on one site recurse without end in Pyro
             # (each re-sends the other's fresh copy of the site). Ember warns, as Pyro's
-            # message promises; tests/poutine/messengers/test_do.py covers that.
+            # message promises; tests/poutine/test_do_messenger.py covers that.
             names = set(spec.arg("names"))
             if names & intervened:
                 continue

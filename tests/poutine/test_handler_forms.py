@@ -28,8 +28,8 @@ from ember import poutine
 from ember.infer.reparam import TransformReparam
 from ember.poutine import handlers, runtime
 from ember.poutine.message import InferDict, Message
-from ember.poutine.messengers.plate import IndepMessenger
-from ember.poutine.messengers.trace import TraceMessenger
+from ember.poutine.indep_messenger import IndepMessenger
+from ember.poutine.trace_messenger import TraceMessenger
 from ember.poutine.runtime import NonlocalExit
 from ember.poutine.trace_struct import Trace
 

@@ -11,7 +11,7 @@ import ember
 import ember.distributions as dist
 from ember import poutine
 from ember.poutine.handlers import Handler
-from ember.poutine.messengers.scale import ScaleMessenger
+from ember.poutine.scale_messenger import ScaleMessenger
 
 
 def model(loc: float = 0.0) -> Any:

@@ -11,7 +11,8 @@ import ember.distributions as dist
 from ember import poutine
 from ember.poutine import runtime
 from ember.poutine.message import Message
-from ember.poutine.messenger import Messenger, ReentrantMessenger, block_messengers, unwrap
+from ember.poutine.messenger import Messenger, block_messengers, unwrap
+from ember.poutine.reentrant_messenger import ReentrantMessenger
 
 
 def model(x: float = 1.0) -> Any:

@@ -1,4 +1,4 @@
-"""Effect-based autoguides: :class:`~ember.poutine.messengers.guide.GuideMessenger` s that are also modules.
+"""Effect-based autoguides: :class:`~ember.poutine.guide.GuideMessenger` s that are also modules.
 
 Such a guide runs *around* the model: at each latent site it sees the model's prior,
 conditioned on the values drawn upstream, and returns a posterior for it. Parameters are
@@ -27,7 +27,7 @@ from ember.infer.autoguide.utils import (
 from ember.nn._pyro_module import _PyroModuleMeta
 from ember.nn.module import PyroModule, PyroParam, pyro_method
 from ember.poutine.message import new_message
-from ember.poutine.messengers.guide import GuideMessenger
+from ember.poutine.guide import GuideMessenger
 from ember.poutine.runtime import get_plates
 
 __all__ = ["AutoHierarchicalNormalMessenger", "AutoMessenger", "AutoNormalMessenger", "AutoRegressiveMessenger"]

@@ -1,7 +1,7 @@
 """The :class:`Reparam` base class and the message types reparameterizers exchange.
 
 :class:`ReparamMessage` and :class:`ReparamResult` are defined next to
-:class:`~ember.poutine.messengers.reparam.ReparamMessenger`, which sits lower in the import
+:class:`~ember.poutine.reparam_messenger.ReparamMessenger`, which sits lower in the import
 graph, and re-exported here where Pyro users look for them.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ember.poutine.messengers.reparam import ReparamMessage, ReparamResult
+from ember.poutine.reparam_messenger import ReparamMessage, ReparamResult
 
 __all__ = ["Reparam", "ReparamMessage", "ReparamResult"]
 

@@ -12,7 +12,7 @@ from torch.distributions.transforms import ComposeTransform, Transform
 from ember.distributions.delta import Delta
 from ember.distributions.torch import TransformedDistribution
 from ember.infer.reparam.reparam import Reparam, ReparamMessage, ReparamResult
-from ember.poutine.messengers.plate import block_plate
+from ember.poutine.plate_messenger import block_plate
 from ember.primitives import sample
 
 __all__ = ["UnitJacobianReparam"]

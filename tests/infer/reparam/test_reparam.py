@@ -7,7 +7,7 @@ import torch
 
 import ember
 import ember.distributions as dist
-import ember.poutine.messengers.reparam as messenger_module
+import ember.poutine.reparam_messenger as messenger_module
 from ember import poutine
 from ember.infer import reparam as package
 from ember.infer.reparam import Reparam

@@ -11,7 +11,7 @@ import ember.distributions as dist
 from ember import poutine
 from ember.poutine.message import InferDict, Message
 from tests.parity._backends import Backend, assert_traces_match, run_both
-from tests.poutine.messengers._forms import compositions, round_trip, traced_composition
+from tests.poutine._forms import compositions, round_trip, traced_composition
 
 
 def model() -> torch.Tensor:

@@ -15,7 +15,7 @@ import ember.distributions as dist
 from ember import poutine
 from ember.poutine import runtime
 from tests.parity._backends import EMBER, PYRO, Backend, assert_traces_match, run_both
-from tests.poutine.messengers._forms import Compose, round_trip, traced_composition
+from tests.poutine._forms import Compose, round_trip, traced_composition
 
 
 def model() -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,7 +15,7 @@ import ember
 import ember.distributions as dist
 from ember import poutine
 from ember.poutine import runtime
-from ember.poutine.messengers.enum import EnumMessenger
+from ember.poutine.enum_messenger import EnumMessenger
 from ember.poutine.trace_struct import Trace
 from tests.parity._backends import EMBER, PYRO, Backend, assert_same_error, assert_traces_match, run_both
 

@@ -9,7 +9,7 @@ import torch
 from torch.distributions import Bernoulli, Beta, Binomial, Categorical, Dirichlet, Gamma, Independent
 from torch.distributions import Multinomial, Normal, Poisson
 
-from ember.poutine.messengers._collapsed_value import CollapsedValue
+from ember.poutine._collapsed_value import CollapsedValue
 
 def _sum_to_shape(tensor: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     """Sum ``tensor`` over the dims that broadcasting ``shape`` to it added or expanded."""

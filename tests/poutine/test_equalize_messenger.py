@@ -10,7 +10,7 @@ import ember
 import ember.distributions as dist
 from ember import poutine
 from tests.parity._backends import Backend, assert_traces_match, run_both
-from tests.poutine.messengers._forms import compositions, round_trip, traced_composition
+from tests.poutine._forms import compositions, round_trip, traced_composition
 
 
 def model() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

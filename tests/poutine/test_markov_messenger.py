@@ -14,7 +14,7 @@ import ember
 import ember.distributions as dist
 from ember import poutine
 from ember.poutine import runtime
-from ember.poutine.messengers.markov import MarkovMessenger
+from ember.poutine.markov_messenger import MarkovMessenger
 from tests.parity._backends import EMBER, Backend, assert_traces_match, run_both
 
 PARALLEL: dict[str, Any] = {"enumerate": "parallel"}

@@ -13,7 +13,7 @@ import torch
 import ember
 import ember.distributions as dist
 from ember import poutine
-from ember.poutine.messengers.collapse import CollapsedValue
+from ember.poutine.collapse_messenger import CollapsedValue
 
 DATA = torch.tensor([1.0, 0.0, 1.0, 1.0])
 

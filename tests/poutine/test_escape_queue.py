@@ -17,7 +17,7 @@ from ember.poutine.runtime import NonlocalExit
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import all_escape, discrete_escape, mc_extend
 from tests.parity._backends import EMBER, PYRO, Backend, assert_same_error, assert_traces_match, run_both
-from tests.poutine.messengers._forms import round_trip
+from tests.poutine._forms import round_trip
 
 PROBS_B = torch.tensor([0.2, 0.5, 0.3])
 OBS = torch.tensor(1.5)

@@ -1,1 +1,0 @@
-"""One module per messenger; see each module for the lifecycle step it changes."""
