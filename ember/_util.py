@@ -8,6 +8,7 @@ at the top of the import graph.
 from __future__ import annotations
 
 import math
+import os
 import random
 import sys
 import warnings
@@ -17,6 +18,7 @@ import torch
 
 __all__ = [
     "get_rng_state",
+    "warn_at_caller",
     "set_rng_seed",
     "set_rng_state",
     "warn_if_inf",
@@ -62,11 +64,33 @@ def set_rng_state(state: dict[str, Any]) -> None:
         _np.random.set_state(state["numpy"])
 
 
+_EMBER_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _frames_inside_ember() -> int:
+    """How many frames above the caller's caller still run Ember's own code."""
+    depth = 0
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(_EMBER_DIR):
+        depth += 1
+        frame = frame.f_back  # type: ignore[assignment]  # None ends the loop
+    return depth
+
+
+def warn_at_caller(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` attributed to the first frame outside Ember: the user's call.
+
+    Ember's warnings are about the user's program, so they point at the user's line
+    (Python 3.11 has no ``skip_file_prefixes``; the stack level is counted instead).
+    """
+    warnings.warn(message, category, stacklevel=_frames_inside_ember() + 2)
+
+
 def _caller() -> tuple[str, int]:
-    try:
-        frame = sys._getframe(2)
-    except ValueError:
-        return "sys", 1
+    """File and line of the first frame outside Ember (for warnings raised later by hooks)."""
+    frame = sys._getframe(1)
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_EMBER_DIR):
+        frame = frame.f_back
     return frame.f_code.co_filename, frame.f_lineno
 
 

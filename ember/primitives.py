@@ -7,7 +7,6 @@ without building a message; the message machinery costs nothing outside inferenc
 from __future__ import annotations
 
 import copy
-import warnings
 from contextlib import ExitStack, contextmanager
 from inspect import isclass
 from typing import Any, Callable, Iterator, Sequence
@@ -25,7 +24,9 @@ from ember.poutine.handlers import lift, mask
 from ember.poutine.message import InferDict, new_message
 from ember.poutine.plate_messenger import PlateMessenger
 from ember.poutine.subsample_messenger import SubsampleMessenger
-from ember.poutine.runtime import _PYRO_PARAM_STORE, _STACK, apply_stack, effectful
+from ember.distributions.torch_distribution import TorchDistributionMixin
+from ember.poutine.runtime import _PYRO_PARAM_STORE, _STACK, apply_stack, effectful, not_a_distribution
+from ember._util import warn_at_caller
 
 __all__ = [
     "barrier",
@@ -89,26 +90,23 @@ def param(
     return value
 
 
-def _not_a_distribution(name: str, fn: object) -> TypeError:
-    hint = ""
-    if isinstance(fn, torch.distributions.Distribution):
-        hint = f"; use ember.distributions.{type(fn).__name__} rather than torch.distributions.{type(fn).__name__}"
-    return TypeError(
-        f"'{type(fn).__name__}' object is not callable: sample site '{name}' expects a distribution, "
-        f"got {fn!r}{hint}"
-    )
-
-
 def sample(
     name: str,
-    fn: Any,
+    fn: TorchDistributionMixin | torch.distributions.Distribution,
     *args: Any,
     obs: Any = None,
     obs_mask: torch.Tensor | None = None,
     infer: InferDict | None = None,
     **kwargs: Any,
-) -> Any:
+) -> torch.Tensor:
     """Draw (or observe) a random variable named ``name`` from the distribution ``fn``.
+
+    The result is typed as the tensor a distribution draws. A custom messenger may still
+    put any object into ``msg["value"]`` (Pyro allows it, e.g. a lazy-evaluation handler);
+    ``sample`` then returns that object unchanged, and the program that installs such a
+    messenger annotates its own values. For the same reason ``fn`` is checked only where
+    the value is computed: with handlers installed a non-distribution goes through the
+    stack, and the ``TypeError`` comes only if no handler supplied the value.
 
     :param name: the site name, unique within one run.
     :param fn: the distribution.
@@ -121,8 +119,8 @@ def sample(
     >>> ember.sample("x", dist.Normal(0.0, 1.0)).shape
     torch.Size([])
     """
-    if not callable(fn):
-        raise _not_a_distribution(name, fn)
+    if not isinstance(name, str):
+        raise ValueError(f"sample site names must be strings, got {name!r} for {fn!r}")
     if obs_mask is not None:
         return _masked_observe(name, fn, obs, obs_mask, *args, **kwargs)
     if infer is None:
@@ -133,9 +131,13 @@ def sample(
         is_observed = infer.pop("is_observed", obs is not None)
     if not _STACK.get():
         if obs is not None and not infer.get("_deterministic"):
-            warnings.warn("trying to observe a value outside of inference at " + name, RuntimeWarning)
-            return obs
-        return fn(*args, **kwargs)
+            warn_at_caller("trying to observe a value outside of inference at " + name, RuntimeWarning)
+            observed: torch.Tensor = obs
+            return observed
+        if not callable(fn):
+            raise not_a_distribution(name, fn)
+        value: torch.Tensor = fn(*args, **kwargs)
+        return value
     msg = new_message("sample", name, fn, args, kwargs, value=obs, is_observed=is_observed, infer=infer)
     apply_stack(msg)
     value = msg["value"]
@@ -148,7 +150,7 @@ def sample(
     return value
 
 
-def _masked_observe(name: str, fn: Any, obs: Any, obs_mask: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+def _masked_observe(name: str, fn: Any, obs: Any, obs_mask: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
     with mask(mask=obs_mask):
         observed = sample(f"{name}_observed", fn, *args, obs=obs, **kwargs)
     with mask(mask=~obs_mask):
@@ -227,7 +229,7 @@ class iarange(plate):
     """Deprecated name of :class:`plate`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        warnings.warn("pyro.iarange is deprecated; use pyro.plate instead", DeprecationWarning)
+        warn_at_caller("pyro.iarange is deprecated; use pyro.plate instead", DeprecationWarning)
         super().__init__(*args, **kwargs)
 
 
@@ -235,7 +237,7 @@ class irange(SubsampleMessenger):
     """Deprecated: a sequential :class:`plate`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        warnings.warn("pyro.irange is deprecated; use pyro.plate instead", DeprecationWarning)
+        warn_at_caller("pyro.irange is deprecated; use pyro.plate instead", DeprecationWarning)
         super().__init__(*args, **kwargs)
 
 
@@ -273,7 +275,7 @@ def module(name: str, nn_module: torch.nn.Module, update_module_params: bool = F
             if param_value is not returned:
                 replaced[param_name] = returned
         elif nn_module.training:
-            warnings.warn(
+            warn_at_caller(
                 f"{param_name} was not registered in the param store because requires_grad=False. "
                 "You can silence this warning by calling my_module.train(False)"
             )
@@ -287,7 +289,7 @@ def module(name: str, nn_module: torch.nn.Module, update_module_params: bool = F
 
 def random_module(name: str, nn_module: torch.nn.Module, prior: Any, *args: Any, **kwargs: Any) -> Callable[[], Any]:
     """Deprecated: a function that samples ``nn_module``'s parameters from ``prior``."""
-    warnings.warn(
+    warn_at_caller(
         "The `random_module` primitive is deprecated, and will be removed in a future release. "
         "Use `pyro.nn.Module` to create Bayesian modules from `torch.nn.Module` instances.",
         FutureWarning,

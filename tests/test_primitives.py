@@ -25,7 +25,7 @@ def test_sample_outside_inference() -> None:
 
 def test_sample_with_non_distribution_is_type_error_naming_site() -> None:
     with pytest.raises(TypeError, match="'float' object is not callable: sample site 'x' expects a distribution, got 3.0"):
-        ember.sample("x", 3.0)
+        ember.sample("x", 3.0)  # type: ignore[arg-type]  # the run-time error for a non-distribution is what this checks
     with pytest.raises(TypeError, match="use ember.distributions.Normal"):
         with poutine.trace():
             ember.sample("x", torch.distributions.Normal(0.0, 1.0))

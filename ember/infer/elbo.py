@@ -27,7 +27,7 @@ from ember.poutine.handlers import block, replay, trace
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import prune_subsample_sites
 from ember.primitives import get_param_store, param, plate, validation_enabled
-from ember._util import warn_if_nan
+from ember._util import warn_at_caller, warn_if_nan
 
 __all__ = ["ELBO", "ELBOModule"]
 
@@ -99,7 +99,7 @@ class ELBO(ABC):
         tail_adaptive_beta: float = -1.0,
     ) -> None:
         if max_iarange_nesting is not None:
-            warnings.warn("max_iarange_nesting is deprecated; use max_plate_nesting instead", DeprecationWarning)
+            warn_at_caller("max_iarange_nesting is deprecated; use max_plate_nesting instead", DeprecationWarning)
             max_plate_nesting = max_iarange_nesting
         self.max_plate_nesting = max_plate_nesting
         self.num_particles = num_particles
@@ -205,7 +205,7 @@ def _kwargs_key(kwargs: Mapping[str, Any]) -> Hashable:
         key = tuple((name, _hashable(value, False)) for name, value in items)
         hash(key)
     except TypeError:
-        warnings.warn("Failed to hash kwargs; attempting to hash by id.")
+        warn_at_caller("Failed to hash kwargs; attempting to hash by id.")
         key = tuple((name, _hashable(value, True)) for name, value in items)
     return key
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
@@ -14,6 +13,7 @@ from ember.infer.enum import get_importance_trace
 from ember.poutine.handlers import block, replay, trace
 from ember.poutine.trace_struct import Trace
 from ember.primitives import plate
+from ember._util import warn_at_caller
 
 __all__ = ["Importance", "LogWeightsMixin", "vectorized_importance_weights"]
 
@@ -37,7 +37,7 @@ class LogWeightsMixin:
         Warns and returns ``None`` when there are no weights.
         """
         if len(self.log_weights) == 0:
-            warnings.warn("The log_weights list is empty, can not compute normalizing constant estimate.")
+            warn_at_caller("The log_weights list is empty, can not compute normalizing constant estimate.")
             return None
         log_w = _as_tensor(self.log_weights)
         return torch.logsumexp(log_w - math.log(log_w.numel()), 0)
@@ -48,7 +48,7 @@ class LogWeightsMixin:
         Warns and returns ``None`` when there are no weights.
         """
         if len(self.log_weights) == 0:
-            warnings.warn("The log_weights list is empty. There is nothing to normalize.")
+            warn_at_caller("The log_weights list is empty. There is nothing to normalize.")
             return None
         log_w = _as_tensor(self.log_weights)
         log_w_norm = log_w - torch.logsumexp(log_w, 0)
@@ -57,7 +57,7 @@ class LogWeightsMixin:
     def get_ESS(self: _HasLogWeights) -> torch.Tensor | int:
         """The effective sample size ``1 / sum(w_i ** 2)`` of the normalized weights."""
         if len(self.log_weights) == 0:
-            warnings.warn("The log_weights list is empty, effective sample size is zero.")
+            warn_at_caller("The log_weights list is empty, effective sample size is zero.")
             return 0
         log_w = _as_tensor(self.log_weights)
         log_w_norm = log_w - torch.logsumexp(log_w, 0)
@@ -92,7 +92,7 @@ class Importance(TracePosterior, LogWeightsMixin):
         super().__init__()
         if num_samples is None:
             num_samples = 10
-            warnings.warn(f"num_samples not provided, defaulting to {num_samples}")
+            warn_at_caller(f"num_samples not provided, defaulting to {num_samples}")
         if guide is None:
             guide = block(model, hide_types=["observe"])
         self.num_samples = num_samples

@@ -10,7 +10,6 @@ are wanted.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from ember.poutine.handlers import block, condition, mask, trace
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import prune_subsample_sites
 from ember.primitives import plate
+from ember._util import warn_at_caller
 
 __all__ = ["Predictive"]
 
@@ -207,7 +207,7 @@ class Predictive(torch.nn.Module):
             if num_samples is None:
                 num_samples = batch_size
             elif num_samples != batch_size:
-                warnings.warn(
+                warn_at_caller(
                     f"Sample's leading dimension size {batch_size} is different from the provided "
                     f"{num_samples} num_samples argument. Defaulting to {batch_size}.",
                     UserWarning,
@@ -269,7 +269,7 @@ class Predictive(torch.nn.Module):
 
     def get_samples(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Deprecated: call the :class:`Predictive` (its :meth:`forward`)."""
-        warnings.warn("The method `.get_samples` has been deprecated in favor of `.forward`.", DeprecationWarning)
+        warn_at_caller("The method `.get_samples` has been deprecated in favor of `.forward`.", DeprecationWarning)
         return self.forward(*args, **kwargs)
 
     def get_vectorized_trace(self, *args: Any, **kwargs: Any) -> Trace:

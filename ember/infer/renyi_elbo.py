@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,7 +18,7 @@ from ember.infer.util import (
     torch_sum,
 )
 from ember.poutine.trace_struct import Trace
-from ember._util import warn_if_nan
+from ember._util import warn_at_caller, warn_if_nan
 
 __all__ = ["RenyiELBO"]
 
@@ -62,7 +61,7 @@ class RenyiELBO(ELBO):
         strict_enumeration_warning: bool = True,
     ) -> None:
         if max_iarange_nesting is not None:
-            warnings.warn("max_iarange_nesting is deprecated; use max_plate_nesting instead", DeprecationWarning)
+            warn_at_caller("max_iarange_nesting is deprecated; use max_plate_nesting instead", DeprecationWarning)
             max_plate_nesting = max_iarange_nesting
         if alpha == 1:
             # Pyro's text, missing space included.

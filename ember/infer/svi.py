@@ -9,7 +9,6 @@ and their gradients zeroed.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,6 +20,7 @@ from ember.infer.util import is_validation_enabled, zero_grads
 from ember.optim.optim import PyroOptim
 from ember.poutine.handlers import block, replay, trace
 from ember.primitives import get_param_store
+from ember._util import warn_at_caller
 
 __all__ = ["SVI"]
 
@@ -81,12 +81,12 @@ class SVI(TracePosterior):
     :param num_samples: deprecated (posterior samples for :meth:`run`); use
         :class:`~ember.infer.Predictive`.
     :param num_steps: deprecated (steps taken by :meth:`run`); call :meth:`step`.
+    :param skip_nonfinite_steps: (beyond Pyro) with validation on, do not apply a step
+        whose loss is NaN or whose gradients are not finite; a warning names the params, and
+        the param store keeps its last good values. ``False`` restores Pyro's behaviour of
+        stepping anyway.
     :param kwargs: passed to :class:`~ember.infer.abstract_infer.TracePosterior`.
     :raises ValueError: if ``optim`` is not a :class:`~ember.optim.PyroOptim`.
-
-    Beyond Pyro: with validation on, a step whose loss is NaN or whose gradients are not
-    finite is not applied (a warning names the params), so the param store keeps its last
-    good values.
 
     >>> import ember, torch
     >>> import ember.distributions as dist
@@ -112,16 +112,19 @@ class SVI(TracePosterior):
         loss_and_grads: Loss | None = None,
         num_samples: int = 0,
         num_steps: int = 0,
+        *,
+        skip_nonfinite_steps: bool = True,
         **kwargs: Any,
     ) -> None:
+        self.skip_nonfinite_steps = skip_nonfinite_steps
         if num_steps:
-            warnings.warn(
+            warn_at_caller(
                 "The `num_steps` argument to SVI is deprecated and will be removed in a future release. "
                 "Use `SVI.step` directly to control the number of iterations.",
                 FutureWarning,
             )
         if num_samples:
-            warnings.warn(
+            warn_at_caller(
                 "The `num_samples` argument to SVI is deprecated and will be removed in a future release. "
                 "Use `pyro.infer.Predictive` class to draw samples from the posterior.",
                 FutureWarning,
@@ -145,7 +148,7 @@ class SVI(TracePosterior):
 
     def run(self, *args: Any, **kwargs: Any) -> SVI:
         """Deprecated: take ``num_steps`` steps, then collect ``num_samples`` traces."""
-        warnings.warn(
+        warn_at_caller(
             "The `SVI.run` method is deprecated and will be removed in a future release. "
             "For inference, use `SVI.step` directly, and for predictions, use the `pyro.infer.Predictive` class.",
             FutureWarning,
@@ -162,27 +165,33 @@ class SVI(TracePosterior):
             model_trace = trace(replay(self.model, trace=guide_trace)).get_trace(*args, **kwargs)
             yield model_trace, 1.0
 
-    def evaluate_loss(self, *args: Any, **kwargs: Any) -> Any:
-        """The loss, without gradients: a float (a tuple of floats for tuple losses)."""
+    def evaluate_loss(self, *args: Any, **kwargs: Any) -> float:
+        """The loss, without gradients, as a float.
+
+        A loss that returns a tuple (e.g. reweighted wake-sleep) gives a tuple of floats,
+        which the static type does not express: ``typing.cast`` it in that case.
+        """
         with torch.no_grad():
-            return _item(self.loss(self.model, self.guide, *args, **kwargs))
+            value: float = _item(self.loss(self.model, self.guide, *args, **kwargs))
+            return value
 
-    def step(self, *args: Any, **kwargs: Any) -> Any:
-        """Take one gradient step; returns the loss as a float (tuple losses: a tuple).
+    def step(self, *args: Any, **kwargs: Any) -> float:
+        """Take one gradient step; returns the loss as a float.
 
-        Arguments are passed to the model and the guide.
+        Arguments are passed to the model and the guide. A tuple loss gives a tuple of
+        floats, as for :meth:`evaluate_loss`.
         """
         with trace(param_only=True) as param_capture:
             loss = self.loss_and_grads(self.model, self.guide, *args, **kwargs)
         # A dict, not a set, so params are stepped in the order they were first used.
         params = list({site["value"].unconstrained(): None for site in param_capture.trace.nodes.values()})
-        loss = _item(loss)
-        if is_validation_enabled() and self._reject(loss, params):
+        value: float = _item(loss)
+        if self.skip_nonfinite_steps and is_validation_enabled() and self._reject(value, params):
             zero_grads(params)
-            return loss
+            return value
         self.optim(params)
         zero_grads(params)
-        return loss
+        return value
 
     @staticmethod
     def _reject(loss: Any, params: list[torch.Tensor]) -> bool:
@@ -195,8 +204,9 @@ class SVI(TracePosterior):
                 return False
             names = sorted(str(get_param_store().param_name(p)) for p in bad)
             what = f"NaN or inf: gradients of params {names}"
-        warnings.warn(
-            f"Encountered {what}; SVI.step skipped the optimizer step, so the params keep their last values",
+        warn_at_caller(
+            f"Encountered {what}; SVI.step skipped the optimizer step, so the params keep their last values "
+            "(SVI(..., skip_nonfinite_steps=False) steps anyway, as Pyro does)",
             UserWarning,
         )
         return True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -12,8 +11,9 @@ from torch.distributions import kl_divergence
 from ember.distributions.util import scale_and_mask
 from ember.infer.elbo import Model, TracePair, _tensor
 from ember.infer.trace_elbo import JitTrace_ELBO, Trace_ELBO
-from ember.infer.util import check_fully_reparametrized, is_validation_enabled
+from ember.infer.util import check_fully_reparametrized, is_validation_enabled, torch_item
 from ember.poutine.trace_struct import Trace
+from ember._util import warn_at_caller
 
 __all__ = ["JitTraceMeanField_ELBO", "TraceMeanField_ELBO"]
 
@@ -27,7 +27,7 @@ def _check_mean_field_requirement(model_trace: Trace, guide_trace: Trace) -> Non
     guide_sites = [name for name, site in guide_trace.nodes.items() if site["type"] == "sample" and name in model_trace]
     assert set(model_sites) == set(guide_sites)
     if model_sites != guide_sites:
-        warnings.warn(
+        warn_at_caller(
             "Failed to verify mean field restriction on the guide. To eliminate this warning, "
             "ensure model and guide sites occur in the same order.\n"
             "Model sites:\n  " + "\n  ".join(model_sites) + "Guide sites:\n  " + "\n  ".join(guide_sites)
@@ -58,8 +58,11 @@ class TraceMeanField_ELBO(Trace_ELBO):
             _check_mean_field_requirement(model_trace, guide_trace)
         return model_trace, guide_trace
 
-    def _elbo_particle(self, model_trace: Trace, guide_trace: Trace) -> torch.Tensor | float:
-        return self._particle(model_trace, guide_trace)[0]
+    def _elbo_value(self, model_trace: Trace, guide_trace: Trace) -> float:
+        return torch_item(self._particle(model_trace, guide_trace)[0])
+
+    def _elbo_value_of_particle(self, model_trace: Trace, guide_trace: Trace, elbo: torch.Tensor | float) -> float:
+        return torch_item(elbo)
 
     def _particle(self, model_trace: Trace, guide_trace: Trace) -> tuple[torch.Tensor | float, torch.Tensor | float]:
         validate = is_validation_enabled()

@@ -212,7 +212,12 @@ def _compute_elbo(model_trace: Trace, guide_trace: Trace) -> tuple[torch.Tensor 
             for key in get_provenance(log_prob_sum):
                 downstream_costs[key].add((site["cond_indep_stack"], -site["log_prob"]))
 
-    elbo = _sum(model_sums) - _sum(guide_sums)
+    # Site by site, in Pyro's order, so the float32 value (and so the loss) equals Pyro's.
+    elbo: torch.Tensor | float = 0.0
+    for term in model_sums:
+        elbo = elbo + term
+    for term in guide_sums:
+        elbo = elbo - term
     surrogate_elbo = _sum(model_sums) - _sum(entropy_sums)
     baseline_loss: torch.Tensor | float = 0.0
     for name, costs in downstream_costs.items():

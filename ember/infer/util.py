@@ -7,7 +7,6 @@ The validation flag for inference lives in :mod:`ember.poutine.runtime` with the
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import zip_longest
@@ -20,6 +19,7 @@ from ember.poutine import runtime
 from ember.poutine.message import CondIndepStackFrame, Message
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import site_is_subsample
+from ember._util import warn_at_caller
 
 __all__ = [
     "MultiFrameTensor",
@@ -205,9 +205,9 @@ def check_model_guide_match(model_trace: Trace, guide_trace: Trace, max_plate_ne
         if model_trace.nodes[name]["infer"].get("_enumerate_dim") is not None
     }
     if aux_vars & model_vars:
-        warnings.warn(f"Found auxiliary vars in the model: {aux_vars & model_vars}")
+        warn_at_caller(f"Found auxiliary vars in the model: {aux_vars & model_vars}")
     if not guide_vars <= model_vars | aux_vars:
-        warnings.warn(
+        warn_at_caller(
             "Found non-auxiliary vars in guide but not model, consider marking these "
             f"infer={{'is_auxiliary': True}}:\n{guide_vars - aux_vars - model_vars}"
         )
@@ -219,7 +219,7 @@ def check_model_guide_match(model_trace: Trace, guide_trace: Trace, max_plate_ne
                     f"At site {name!r}, model-side sequential enumeration is not implemented. "
                     "Try parallel enumeration or guide-side enumeration."
                 )
-        warnings.warn(f"Found vars in model but not guide: {bad_sites}")
+        warn_at_caller(f"Found vars in model but not guide: {bad_sites}")
 
     for name in model_vars & guide_vars:
         _check_shapes_agree(name, model_trace.nodes[name], guide_trace.nodes[name], max_plate_nesting)
@@ -227,7 +227,7 @@ def check_model_guide_match(model_trace: Trace, guide_trace: Trace, max_plate_ne
     model_plates = _sample_names(model_trace, subsample=True, observed=False)
     guide_plates = _sample_names(guide_trace, subsample=True)
     if not guide_plates <= model_plates:
-        warnings.warn(f"Found plate statements in guide but not model: {guide_plates - model_plates}")
+        warn_at_caller(f"Found plate statements in guide but not model: {guide_plates - model_plates}")
 
     for name, site in guide_trace.nodes.items():
         if site["type"] != "sample" or not site["infer"].get("is_auxiliary"):
@@ -331,7 +331,7 @@ def check_if_enumerated(guide_trace: Trace) -> None:
         if site["type"] == "sample" and site["infer"].get("enumerate")
     ]
     if enumerated:
-        warnings.warn(
+        warn_at_caller(
             "Found sample sites configured for enumeration:, ".join(enumerated)
             + "\nIf you want to enumerate sites, you need to use TraceEnum_ELBO instead."
         )

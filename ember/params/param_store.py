@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import threading
-import warnings
 import weakref
 from collections.abc import Callable, ItemsView, Iterator, KeysView
 from contextlib import contextmanager
@@ -32,6 +31,7 @@ from ._names import (
     user_param_name,
 )
 from ._transforms import TensorMap, forward_map, unconstrain
+from ember._util import warn_at_caller
 
 __all__ = [
     "ParamStoreDict",
@@ -234,10 +234,9 @@ class ParamStoreDict:
 
     def get_all_param_names(self) -> KeysView[str]:
         """Deprecated: use :meth:`keys`."""
-        warnings.warn(
+        warn_at_caller(
             "ParamStore.get_all_param_names() is deprecated; use .keys() instead.",
             DeprecationWarning,
-            stacklevel=2,
         )
         return self.keys()
 
@@ -246,10 +245,9 @@ class ParamStoreDict:
 
         :raises AssertionError: if ``old_param`` is not a current read of ``param_name``.
         """
-        warnings.warn(
+        warn_at_caller(
             "ParamStore.replace_param() is deprecated; use .__setitem__() instead.",
             DeprecationWarning,
-            stacklevel=2,
         )
         with self._lock:
             if self._params[param_name] is not getattr(old_param, "unconstrained")():

@@ -18,7 +18,6 @@ in a distribution raises :class:`NotImplementedError` naming the site.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Callable, ParamSpec, TypeVar
 
 import torch
@@ -34,6 +33,7 @@ from ember.poutine.broadcast_messenger import BroadcastMessenger
 from ember.poutine.trace_messenger import TraceHandler, TraceMessenger
 from ember.poutine.runtime import apply_stack, get_plates, get_stack
 from ember.poutine.util import site_is_subsample
+from ember._util import warn_at_caller
 
 __all__ = ["CollapseHandler", "CollapseMessenger", "CollapsedValue"]
 
@@ -208,7 +208,7 @@ class CollapseMessenger(TraceMessenger):
         for term in [latent.log_marginal() for latent in latents] + self._terms:
             log_factor = log_factor + self._reduce(term)
         if not get_stack():
-            warnings.warn("trying to observe a value outside of inference at " + name, RuntimeWarning)
+            warn_at_caller("trying to observe a value outside of inference at " + name, RuntimeWarning)
             return
         unit = Unit(log_factor)
         apply_stack(new_message("sample", name, unit, value=unit.sample(), is_observed=True, infer={"is_auxiliary": True}))

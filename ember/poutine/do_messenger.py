@@ -11,7 +11,6 @@ continues with the intervened value.
 from __future__ import annotations
 
 import numbers
-import warnings
 from typing import Mapping
 
 import torch
@@ -19,6 +18,7 @@ import torch
 from ember.poutine.message import Message
 from ember.poutine.messenger import Messenger
 from ember.poutine.runtime import apply_stack
+from ember._util import warn_at_caller
 
 __all__ = ["DoMessenger"]
 
@@ -90,7 +90,7 @@ class DoMessenger(Messenger):
         value = _as_tensor(name, intervention)
         if previous_id is not None:
             # The text (missing space included) is Pyro's.
-            warnings.warn(
+            warn_at_caller(
                 f"Attempting to intervene on variable {name} multiple times,"
                 "this is almost certainly incorrect behavior",
                 RuntimeWarning,

@@ -7,16 +7,16 @@ param seen twice in one run reuses the first value and is hidden from outer mess
 
 from __future__ import annotations
 
-import warnings
-from typing import Any, Callable, Mapping, Union
+from typing import Any, Callable, Mapping, Union, cast
 
 from typing_extensions import Self
 
 from ember.distributions.distribution import Distribution
 from ember.params import user_param_name
-from ember.poutine.message import Message
+from ember.poutine.message import Message, SiteFunction
 from ember.poutine.messenger import Messenger
 from ember.poutine.runtime import is_validation_enabled
+from ember._util import warn_at_caller
 
 __all__ = ["LiftMessenger"]
 
@@ -56,7 +56,7 @@ class LiftMessenger(Messenger):
         if is_validation_enabled() and isinstance(self.prior, Mapping):
             extra = set(self.prior) - self._param_hits
             if extra:
-                warnings.warn(
+                warn_at_caller(
                     "pyro.module prior did not find params ['{}']. Did you instead mean one of ['{}']?".format(
                         "', '".join(sorted(extra)), "', '".join(sorted(self._param_misses))
                     )
@@ -72,16 +72,16 @@ class LiftMessenger(Messenger):
                 self._param_misses.add(param_name)
                 return
             self._param_hits.add(param_name)
-            msg["fn"] = prior[param_name]
+            msg["fn"] = cast(SiteFunction, prior[param_name])
             msg["args"] = msg["args"][1:]
             if isinstance(msg["fn"], Distribution):
                 msg["args"], msg["kwargs"], msg["infer"] = (), {}, {}
         elif isinstance(prior, Distribution):
-            msg["fn"] = prior
+            msg["fn"] = cast(SiteFunction, prior)
             msg["args"], msg["kwargs"], msg["infer"] = (), {}, {}
         elif callable(prior):
             msg["stop"] = True
-            msg["fn"] = prior
+            msg["fn"] = cast(SiteFunction, prior)
             msg["args"] = msg["args"][1:]
         else:
             raise TypeError(f"lift prior must be a distribution, a dict or a callable, got {type(prior)}")

@@ -12,7 +12,7 @@ required; keys that handlers or :class:`~ember.poutine.trace_struct.Trace` add l
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable, NamedTuple, TypedDict
+from typing import Any, Callable, NamedTuple, Protocol, TypedDict, cast
 
 import torch
 from typing_extensions import NotRequired
@@ -21,6 +21,7 @@ __all__ = [
     "CondIndepStackFrame",
     "InferDict",
     "Message",
+    "SiteFunction",
     "new_message",
 ]
 
@@ -96,12 +97,32 @@ class CondIndepStackFrame(NamedTuple):
         return self.name
 
 
+class SiteFunction(Protocol):
+    """The static type of ``msg["fn"]``: what the default process calls for the value.
+
+    On sample sites it is a distribution, so ``trace.nodes[name]["fn"].log_prob(value)``,
+    ``.batch_shape`` and ``.event_shape`` type-check in user code. ``param`` and
+    ``effectful`` sites carry a plain function under the same key (typed alike; those
+    distribution attributes do not exist on them at run time).
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    @property
+    def batch_shape(self) -> torch.Size: ...
+
+    @property
+    def event_shape(self) -> torch.Size: ...
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor: ...
+
+
 class Message(TypedDict):
     """The record of one effectful operation as it travels through the handler stack."""
 
     type: str
     name: str | None
-    fn: Callable[..., Any]
+    fn: SiteFunction
     is_observed: bool
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
@@ -125,7 +146,7 @@ class Message(TypedDict):
 def new_message(
     type: str,
     name: str | None,
-    fn: Callable[..., Any],
+    fn: object,
     args: tuple[Any, ...] = (),
     kwargs: dict[str, Any] | None = None,
     *,
@@ -148,7 +169,9 @@ def new_message(
     return {
         "type": type,
         "name": name,
-        "fn": fn,
+        # Any object is accepted (a distribution, a param getter, an effectful function,
+        # or, under a handler that supplies the value, something not callable at all).
+        "fn": cast(SiteFunction, fn),
         "is_observed": is_observed,
         "args": args,
         "kwargs": {} if kwargs is None else kwargs,

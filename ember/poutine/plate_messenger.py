@@ -10,6 +10,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+import torch
+
 from ember.poutine.broadcast_messenger import BroadcastMessenger
 from ember.poutine.message import Message
 from ember.poutine.messenger import Messenger, block_messengers
@@ -28,11 +30,16 @@ class PlateMessenger(SubsampleMessenger):
         super()._process_message(msg)
         BroadcastMessenger._pyro_sample(msg)
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> torch.Tensor:  # type: ignore[override]  # Pyro binds the indices, not the messenger, in `with plate(...) as idx`
+        """Install the plate; a vectorized plate returns its (subsample) indices.
+
+        Typed as the indices tensor that ``with plate(...) as idx`` binds; a plate entered
+        as a sequential ``irange``-style context returns ``None`` as in Pyro.
+        """
         super().__enter__()
         if self._vectorized and self._indices is not None:
             return self.indices
-        return None
+        return None  # type: ignore[return-value]  # Pyro's sequential-plate case; users bind idx only on vectorized plates
 
 
 @contextmanager

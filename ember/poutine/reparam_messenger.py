@@ -14,7 +14,6 @@ initial value chosen for the original site can be pushed through the reparameter
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Mapping
 from typing import Any, Callable, Generic, ParamSpec, Protocol, TypedDict, TypeVar, Union
 
@@ -24,6 +23,7 @@ from ember.poutine.message import Message
 from ember.poutine.messenger import BindsAsMethod, Messenger
 from ember.poutine.runtime import effectful
 from ember.poutine.util import site_is_subsample
+from ember._util import warn_at_caller
 
 __all__ = [
     "ReparamConfig",
@@ -145,7 +145,7 @@ class ReparamMessenger(Messenger):
                     f"from {tuple(old_value.shape)} to {tuple(new_value.shape)}"
                 )
             if getattr(old_value, "_pyro_custom_init", True):
-                warnings.warn(
+                warn_at_caller(
                     f"At pyro.sample({name!r},...), {type(reparam).__name__} does not commute with "
                     "initialization; falling back to default initialization.",
                     RuntimeWarning,

@@ -232,10 +232,29 @@ class NonlocalExit(Exception):
                 break
 
 
+def not_a_distribution(name: str, fn: object) -> TypeError:
+    """The error for a sample site whose ``fn`` cannot compute a value (not a distribution)."""
+    hint = ""
+    if isinstance(fn, torch.distributions.Distribution):
+        hint = f"; use ember.distributions.{type(fn).__name__} rather than torch.distributions.{type(fn).__name__}"
+    return TypeError(
+        f"'{type(fn).__name__}' object is not callable: sample site '{name}' expects a distribution, "
+        f"got {fn!r}{hint}"
+    )
+
+
 def default_process_message(msg: Message) -> None:
-    """Step 2 of the lifecycle: compute the value unless it is already known."""
+    """Step 2 of the lifecycle: compute the value unless it is already known.
+
+    This is the one place a sample site's ``fn`` must be callable: a handler earlier in
+    the stack may have supplied the value for a ``fn`` that is not (Pyro's lazy-evaluation
+    handlers rely on that).
+    """
     if not (msg["done"] or msg["is_observed"] or msg["value"] is not None):
-        msg["value"] = msg["fn"](*msg["args"], **msg["kwargs"])
+        fn = msg["fn"]
+        if not callable(fn):
+            raise not_a_distribution(msg["name"], fn)
+        msg["value"] = fn(*msg["args"], **msg["kwargs"])
     msg["done"] = True
 
 

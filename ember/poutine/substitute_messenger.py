@@ -6,7 +6,6 @@ Changes step 1 of ``param`` messages whose user-facing name (module prefix strip
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Mapping
 
 import torch
@@ -16,6 +15,7 @@ from ember.params import user_param_name
 from ember.poutine.message import Message
 from ember.poutine.messenger import Messenger
 from ember.poutine.runtime import is_validation_enabled
+from ember._util import warn_at_caller
 
 __all__ = ["SubstituteMessenger"]
 
@@ -50,7 +50,7 @@ class SubstituteMessenger(Messenger):
         if is_validation_enabled() and isinstance(self.data, dict):
             extra = set(self.data) - self._param_hits
             if extra:
-                warnings.warn(
+                warn_at_caller(
                     "pyro.module data did not find params ['{}']. Did you instead mean one of ['{}']?".format(
                         "', '".join(sorted(extra)), "', '".join(sorted(self._param_misses))
                     )

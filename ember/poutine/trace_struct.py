@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections import OrderedDict
 from typing import Any, Callable, Iterator
 
@@ -16,6 +15,7 @@ from ember.poutine._packed import pack
 from ember.poutine._shapes import format_shapes
 from ember.poutine.message import Message
 from ember.poutine.runtime import is_validation_enabled
+from ember._util import warn_at_caller
 
 __all__ = ["Trace", "allow_all_sites"]
 
@@ -40,9 +40,9 @@ def _check_log_prob_sum(value: torch.Tensor, name: str) -> None:
     """
     number = value.item()
     if math.isnan(number):
-        warnings.warn(f"Encountered NaN: log_prob_sum at site '{name}'", UserWarning, stacklevel=3)
+        warn_at_caller(f"Encountered NaN: log_prob_sum at site '{name}'", UserWarning)
     elif number == math.inf:
-        warnings.warn(f"Encountered +inf: log_prob_sum at site '{name}'", UserWarning, stacklevel=3)
+        warn_at_caller(f"Encountered +inf: log_prob_sum at site '{name}'", UserWarning)
 
 
 def _check_site_sums(total: torch.Tensor, site_sums: list[tuple[str, torch.Tensor]]) -> None:
@@ -176,8 +176,11 @@ class Trace:
             raise self._scoring_error(what, name, e, trailer) from e
         return log_p
 
-    def log_prob_sum(self, site_filter: SiteFilter = allow_all_sites) -> torch.Tensor | float:
+    def log_prob_sum(self, site_filter: SiteFilter = allow_all_sites) -> torch.Tensor:
         """The total scaled and masked log density of the sample sites (memoized per site).
+
+        A trace with no (selected) sample site sums to a zero tensor (Pyro returns the float
+        ``0.0``), so the result is always a tensor.
 
         :param site_filter: ``(name, site) -> bool`` choosing the sites to include.
         """
@@ -195,7 +198,7 @@ class Trace:
                 fresh.append((name, site_sum))
             sums.append(site_sum)
         if not sums:
-            return 0.0
+            return torch.zeros(())
         # One stacked reduction instead of one tensor addition per site.
         result = sums[0] if len(sums) == 1 else torch.stack(sums).sum(0)
         if validate and fresh:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections import namedtuple
-from typing import Any
+from typing import Any, cast
 
 import pyro
 import pyro.infer
@@ -154,9 +155,10 @@ def test_tuple_losses_come_back_as_tuples_of_floats() -> None:
         return Pair(x * 2, torch.tensor(3.0))
 
     svi = SVI(None, None, ember.optim.SGD({"lr": 0.5}), loss, loss_and_grads=lambda m, g: loss(m, g))  # type: ignore[arg-type]  # SVI does not call model or guide itself
-    assert svi.step() == Pair(2.0, 3.0)
-    assert svi.evaluate_loss() == Pair(2.0, 3.0)
-    assert type(svi.evaluate_loss()) is Pair
+    # step/evaluate_loss are typed float; a tuple loss is the documented exception.
+    assert cast(Any, svi.step()) == Pair(2.0, 3.0)
+    assert cast(Any, svi.evaluate_loss()) == Pair(2.0, 3.0)
+    assert type(cast(Any, svi.evaluate_loss())) is Pair
 
 
 def _model(data: torch.Tensor, corrupt: bool = False) -> None:
@@ -180,14 +182,30 @@ def test_nan_loss_skips_the_step_and_keeps_params() -> None:
     good = ember.param("m").item()
     with pytest.warns(UserWarning) as record:
         loss = svi.step(DATA, corrupt=True)
-    messages = [str(w.message) for w in record]
-    assert "Encountered NaN: loss; SVI.step skipped the optimizer step, so the params keep their last values" in messages
+    skipped = [w for w in record if "SVI.step skipped the optimizer step" in str(w.message)]
+    assert [str(w.message) for w in skipped] == [
+        "Encountered NaN: loss; SVI.step skipped the optimizer step, so the params keep their last values "
+        "(SVI(..., skip_nonfinite_steps=False) steps anyway, as Pyro does)"
+    ]
+    assert skipped[0].filename == __file__, "the warning points at the user's svi.step call"
     assert math.isnan(loss)
     assert ember.param("m").item() == good
     leaf = dict(ember.get_param_store().named_parameters())["m"]
     assert leaf.grad is not None and leaf.grad.item() == 0.0
     svi.step(DATA)
     assert ember.param("m").item() != good, "training goes on after a skipped step"
+
+
+def test_skip_nonfinite_steps_false_steps_anyway_as_pyro() -> None:
+    svi = SVI(_model, _guide, ember.optim.Adam({"lr": 0.1}), Trace_ELBO(), skip_nonfinite_steps=False)
+    svi.step(DATA)
+    good = ember.param("m").item()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        loss = svi.step(DATA, corrupt=True)
+    assert math.isnan(loss)
+    assert not [w for w in record if "skipped the optimizer step" in str(w.message)]
+    assert ember.param("m").item() != good, "Pyro's behaviour: the step with a NaN loss is applied"
 
 
 def test_nan_gradients_skip_the_step_and_name_the_params() -> None:

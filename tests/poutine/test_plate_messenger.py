@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import torch
@@ -88,7 +88,7 @@ def test_plate_size_zero_and_unknown_size() -> None:
     with pytest.raises(ZeroDivisionError, match="size cannot be zero"):
         ember.plate("z", 0)
     with ember.plate("free") as idx:
-        assert idx is None
+        assert cast(object, idx) is None  # typed as the indices; a plate of unknown size has none
         x = ember.sample("x", dist.Normal(torch.zeros(4), 1.0))
     assert x.shape == (4,)
 

@@ -9,7 +9,6 @@ live in the guide, a :class:`~ember.nn.PyroModule`, under names such as
 
 from __future__ import annotations
 
-import warnings
 import weakref
 from typing import Any, Callable, Iterable, cast
 
@@ -21,6 +20,7 @@ from ember.poutine.message import CondIndepStackFrame, Message
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import site_is_subsample
 from ember.primitives import plate
+from ember._util import warn_at_caller
 
 __all__ = ["AutoCallable", "AutoGuide", "AutoGuideList", "prototype_hide_fn"]
 
@@ -206,7 +206,7 @@ class AutoGuideList(AutoGuide, torch.nn.ModuleList):
 
     def add(self, part: Any) -> None:
         """Deprecated: use :meth:`append`."""
-        warnings.warn("The method `.add` has been deprecated in favor of `.append`.", DeprecationWarning)
+        warn_at_caller("The method `.add` has been deprecated in favor of `.append`.", DeprecationWarning)
         self.append(part)
 
     def forward(self, *args: Any, **kwargs: Any) -> dict[str, Any]:

@@ -7,13 +7,13 @@ graph, and re-exported here where Pyro users look for them.
 
 from __future__ import annotations
 
-import warnings
 from abc import ABC
 from typing import Any
 
 import torch
 
 from ember.poutine.reparam_messenger import ReparamMessage, ReparamResult
+from ember._util import warn_at_caller
 
 __all__ = ["Reparam", "ReparamMessage", "ReparamResult"]
 
@@ -43,7 +43,7 @@ class Reparam(ABC):
             an initial value, else ``None``) and ``is_observed``.
         :returns: the site's new ``fn``, ``value`` and ``is_observed``.
         """
-        warnings.warn(
+        warn_at_caller(
             "Reparam.__call__() is deprecated in favor of .apply(); new subclasses should implement .apply().",
             DeprecationWarning,
         )
