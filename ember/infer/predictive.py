@@ -227,12 +227,17 @@ class Predictive(torch.nn.Module):
         self.return_sites = return_sites
         self.parallel = parallel
 
+    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
+        """Draw predictive samples (see :meth:`forward`)."""
+        result: dict[str, torch.Tensor] = super().__call__(*args, **kwargs)
+        return result
+
     def call(self, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         """:meth:`forward`'s values as a tuple sorted by site name (traceable by the JIT)."""
         result = self.forward(*args, **kwargs)
         return tuple(value for _, value in sorted(result.items()))
 
-    def forward(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    def forward(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
         """Draw predictive samples; arguments are passed to the model (and guide).
 
         :returns: the values of the returned sites by name, each with a leading sample dim.

@@ -38,9 +38,11 @@ from ember.poutine.substitute_messenger import SubstituteMessenger
 from ember.poutine.trace_messenger import TraceHandler, TraceMessenger
 from ember.poutine.uncondition_messenger import UnconditionMessenger
 from ember.poutine.queue import queue as queue  # typed by hand: it re-runs fn, so it is no messenger
+from ember.poutine.runtime import NonlocalExit
 
 __all__ = [
     "Handler",
+    "NonlocalExit",  # re-exported: Pyro's pyro.poutine.handlers has it
     "block",
     "broadcast",
     "collapse",

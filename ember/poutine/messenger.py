@@ -24,6 +24,7 @@ from ember.poutine.runtime import _STACK, _Frame
 
 __all__ = [
     "BindsAsMethod",
+    "Message",  # re-exported: Pyro programs import it from pyro.poutine.messenger
     "Messenger",
     "block_messengers",
     "unwrap",

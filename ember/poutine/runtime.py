@@ -42,6 +42,9 @@ from ember.params.param_store import ParamStoreDict
 from ember.poutine.message import CondIndepStackFrame, InferDict, Message, new_message
 
 __all__ = [
+    # Message and InferDict are re-exported because Pyro programs import them from here.
+    "InferDict",
+    "Message",
     "NonlocalExit",
     "am_i_wrapped",
     "apply_stack",
@@ -49,6 +52,7 @@ __all__ = [
     "effectful",
     "get_mask",
     "get_plates",
+    "not_a_distribution",
 ]
 
 _T = TypeVar("_T")

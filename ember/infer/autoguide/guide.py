@@ -56,6 +56,11 @@ class AutoGuide(PyroModule):
 
     _prototype_hide_fn = staticmethod(prototype_hide_fn)
 
+    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
+        """Run the guide with the model's arguments; the sampled latent values by site name."""
+        result: dict[str, torch.Tensor] = super().__call__(*args, **kwargs)
+        return result
+
     def __init__(self, model: Callable[..., Any], *, create_plates: PlatesFn | None = None) -> None:
         super().__init__(name=type(self).__name__)
         self.master: weakref.ref[AutoGuide] | None = None
@@ -209,12 +214,12 @@ class AutoGuideList(AutoGuide, torch.nn.ModuleList):
         warn_at_caller("The method `.add` has been deprecated in favor of `.append`.", DeprecationWarning)
         self.append(part)
 
-    def forward(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    def forward(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
         """Run every part with the model's arguments; their values by site name."""
         if self.prototype_trace is None:
             self._setup_prototype(*args, **kwargs)
         self._create_plates(*args, **kwargs)
-        result: dict[str, Any] = {}
+        result: dict[str, torch.Tensor] = {}
         for part in self._parts():
             result.update(part(*args, **kwargs))
         return result
