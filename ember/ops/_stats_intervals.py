@@ -38,7 +38,9 @@ def resample(input: torch.Tensor, num_samples: int, dim: int = 0, replacement: b
     tensor([0., 1., 2., 3., 4.])
     """
     # Uniform weights through torch.multinomial: the same draws as Pyro under the same seed.
-    weights = torch.ones(input.size(dim), dtype=input.dtype, device=input.device)
+    # Beyond Pyro, integer inputs resample too (multinomial needs floating weights).
+    dtype = input.dtype if input.is_floating_point() else torch.get_default_dtype()
+    weights = torch.ones(input.size(dim), dtype=dtype, device=input.device)
     indices = torch.multinomial(weights, num_samples, replacement)
     return input.index_select(dim, indices)
 
