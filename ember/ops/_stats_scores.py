@@ -80,7 +80,7 @@ def fit_generalized_pareto(X: torch.Tensor) -> tuple[float, float]:
     if not isinstance(X, torch.Tensor) or X.dim() != 1:
         shape = tuple(X.shape) if isinstance(X, torch.Tensor) else type(X).__name__
         raise ValueError(f"Input X must be a 1-dimensional torch tensor, got {shape}")
-    x = X.double().sort().values
+    x = X.detach().double().sort().values
     n = x.size(0)
     grid_size = 30 + int(math.sqrt(n))
     grid = torch.arange(1, grid_size + 1, dtype=torch.double)
