@@ -174,3 +174,15 @@ def test_bad_chain_input_raises_pyros_error_type(call: Callable[[object], object
         call(stats)
     with pytest.raises(error):
         call(pyro_stats)
+
+
+def test_effective_sample_size_and_autocorrelation_gradients_equal_pyros() -> None:
+    x = torch.randn(2, 30, 2, dtype=torch.float64).cumsum(1).requires_grad_()
+    for name in ["effective_sample_size", "split_gelman_rubin"]:
+        (ours,) = torch.autograd.grad(getattr(stats, name)(x).sum(), x)
+        (theirs,) = torch.autograd.grad(getattr(pyro_stats, name)(x).sum(), x)
+        torch.testing.assert_close(ours, theirs)
+    weights = torch.randn(30, dtype=torch.float64)
+    (ours,) = torch.autograd.grad((stats.autocorrelation(x, dim=1) * weights[:, None]).sum(), x)
+    (theirs,) = torch.autograd.grad((pyro_stats.autocorrelation(x, dim=1) * weights[:, None]).sum(), x)
+    torch.testing.assert_close(ours, theirs)

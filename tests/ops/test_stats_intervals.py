@@ -151,3 +151,16 @@ def test_bad_interval_input_raises_pyros_error_type(
         call(stats)
     with pytest.raises(error):
         call(pyro_stats)
+
+
+def test_quantile_and_hpdi_gradients_equal_pyros() -> None:
+    x = torch.randn(25, 3, dtype=torch.float64, requires_grad=True)
+    calls: list[Callable[[Any], torch.Tensor]] = [
+        lambda m: m.quantile(x, [0.1, 0.62]),
+        lambda m: m.hpdi(x, 0.8),
+        lambda m: m.weighed_quantile(x, [0.3, 0.9], torch.linspace(-1, 1, 25, dtype=torch.float64)),
+    ]
+    for call in calls:
+        (ours,) = torch.autograd.grad(call(stats).sum(), x)
+        (theirs,) = torch.autograd.grad(call(pyro_stats).sum(), x)
+        torch.testing.assert_close(ours, theirs)

@@ -152,3 +152,21 @@ def test_bad_score_input_raises_pyros_error_type(call: Callable[[object], object
         call(stats)
     with pytest.raises(error):
         call(pyro_stats)
+
+
+@pytest.mark.parametrize("name", ["crps_empirical", "energy_score_empirical", "waic"])
+def test_score_gradients_equal_pyros(name: str) -> None:
+    # The scores serve as training losses (e.g. CRPS for forecasting): their gradients matter.
+    pred = torch.randn(12, 3, dtype=torch.float64, requires_grad=True)
+    truth = torch.randn(3, dtype=torch.float64)
+
+    def loss(module: Any) -> torch.Tensor:
+        if name == "waic":
+            criterion: torch.Tensor = module.waic(pred, pointwise=True)[0]
+            return criterion.sum()
+        result: torch.Tensor = getattr(module, name)(pred, truth)
+        return result.sum()
+
+    (ours,) = torch.autograd.grad(loss(stats), pred)
+    (theirs,) = torch.autograd.grad(loss(pyro_stats), pred)
+    torch.testing.assert_close(ours, theirs)
