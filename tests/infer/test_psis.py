@@ -3,6 +3,7 @@ known tail index of Gaussian proposals, and bad input."""
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
@@ -112,6 +113,12 @@ def test_psis_diagnostic_leaves_params_without_gradients_and_draws_one_particle_
     k = psis_diagnostic(model, guide, DATA, num_particles=100, max_simultaneous_particles=1, max_plate_nesting=1)
     assert math.isfinite(k)
     assert ember.param("m").grad is None
+
+
+def test_signature_matches_pyro() -> None:
+    ours = inspect.signature(psis_diagnostic).parameters
+    theirs = inspect.signature(pyro_importance.psis_diagnostic).parameters
+    assert [(p.name, p.kind) for p in ours.values()] == [(p.name, p.kind) for p in theirs.values()]
 
 
 def test_indivisible_particle_counts_raise_value_error_like_pyro() -> None:

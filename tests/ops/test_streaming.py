@@ -4,6 +4,7 @@ merges equal to the statistics of the joined stream, bad input."""
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -43,8 +44,12 @@ def _feed(stats: Any, samples: list[Any]) -> Any:
     return stats
 
 
-def test_public_names_match_pyro() -> None:
+def test_public_names_and_constructor_parameters_match_pyro() -> None:
     assert set(streaming.__all__) == set(pyro_streaming.__all__)
+    for name in streaming.__all__:
+        ours = inspect.signature(getattr(streaming, name).__init__).parameters
+        theirs = inspect.signature(getattr(pyro_streaming, name).__init__).parameters
+        assert list(ours) == list(theirs), name
 
 
 @pytest.mark.parametrize("shape", [(), (3,), (2, 4)])
