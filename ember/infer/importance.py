@@ -225,7 +225,7 @@ def psis_diagnostic(model: Callable[..., Any], guide: Callable[..., Any], *args:
     log_cutoff = max(math.log(1.0e-15), float(log_weights[-tail_size - 1]))
     tail = log_weights[log_weights > log_cutoff]
     if len(tail) < 10:
-        warnings.warn("Not enough tail samples to compute PSIS diagnostic; increase num_particles.")
+        warn_at_caller("Not enough tail samples to compute PSIS diagnostic; increase num_particles.")
         return float("inf")
     k, _ = fit_generalized_pareto(tail.exp() - math.exp(log_cutoff))
     return k
