@@ -12,12 +12,15 @@ import os
 import random
 import sys
 import warnings
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 import torch
+from torch.jit._trace import TracerWarning
 
 __all__ = [
     "get_rng_state",
+    "ignore_jit_warnings",
     "warn_at_caller",
     "set_rng_seed",
     "set_rng_state",
@@ -84,6 +87,26 @@ def warn_at_caller(message: str, category: type[Warning] = UserWarning) -> None:
     (Python 3.11 has no ``skip_file_prefixes``; the stack level is counted instead).
     """
     warnings.warn(message, category, stacklevel=_frames_inside_ember() + 2)
+
+
+@contextmanager
+def ignore_jit_warnings(filter: Sequence[str | tuple[str, type[Warning]]] | None = None) -> Iterator[None]:
+    """Silence ``torch.jit.TracerWarning`` (or the listed ones) while tracing.
+
+    Outside :func:`torch.jit.trace` it does nothing and costs one check, so hot paths may
+    use it. ``filter`` lists message regexes, or ``(regex, category)`` pairs, as Pyro's.
+    """
+    if not torch._C._get_tracing_state():
+        yield
+        return
+    with warnings.catch_warnings():
+        if filter is None:
+            warnings.filterwarnings("ignore", category=TracerWarning)
+        else:
+            for item in filter:
+                message, category = (item, TracerWarning) if isinstance(item, str) else item
+                warnings.filterwarnings("ignore", message=message, category=category)
+        yield
 
 
 def _caller() -> tuple[str, int]:

@@ -14,6 +14,8 @@ the call's arguments) and ``queue`` (it re-runs the function, so it is no messen
 
 from __future__ import annotations
 
+import inspect
+
 from collections.abc import Iterable, Iterator
 from typing import Any, Callable, Generic, ParamSpec, TypeVar, overload
 
@@ -76,11 +78,38 @@ def _check_callable(fn: object) -> None:
         raise ValueError(f"{fn!r} is not callable, did you mean to pass it as a keyword arg?")
 
 
+def _handler_signature(messenger_cls: Callable[..., Any]) -> inspect.Signature:
+    """``(fn, <the messenger's own parameters>)``: what the handler really accepts.
+
+    As in Pyro, ``fn`` shows its default ``None`` only when every messenger parameter has a
+    default too (a signature cannot put a required parameter after an optional one).
+    """
+    try:
+        own = list(inspect.signature(messenger_cls).parameters.values())
+    except (TypeError, ValueError):  # a builtin or C-level __init__: no introspectable signature
+        own = [
+            inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL),
+            inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD),
+        ]
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = any(p.kind in positional and p.default is inspect.Parameter.empty for p in own)
+    fn = inspect.Parameter(
+        "fn",
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        default=inspect.Parameter.empty if required else None,
+        annotation="Callable[..., Any] | None",
+    )
+    returns = f"{getattr(messenger_cls, '__name__', 'Messenger')} | Callable[..., Any]"
+    return inspect.Signature([fn, *own], return_annotation=returns)
+
+
 class Handler(Generic[_P, _M]):
     """A handler function made from a messenger class.
 
     ``handler(fn, *args, **kwargs)`` returns ``fn`` wrapped in ``MessengerClass(*args,
     **kwargs)``; ``handler(*args, **kwargs)`` with no ``fn`` returns the messenger itself.
+    ``fn`` may also be passed by keyword, as in Pyro. :func:`inspect.signature`, ``help()``
+    and IPython's ``?`` show ``fn`` followed by the messenger's own parameters.
 
     :param messenger_cls: the messenger class; its ``__init__`` parameters become the
         handler's parameters after ``fn``.
@@ -89,8 +118,10 @@ class Handler(Generic[_P, _M]):
     def __init__(self, messenger_cls: Callable[_P, _M], name: str) -> None:
         self.messenger_cls = messenger_cls
         self.__name__ = self.__qualname__ = name
+        self.__module__ = __name__
+        self.__signature__ = _handler_signature(messenger_cls)
         self.__doc__ = f"Handler form of :class:`{getattr(messenger_cls, '__qualname__', name)}`.\n\n" + (
-            getattr(messenger_cls, "__doc__", None) or ""
+            inspect.cleandoc(getattr(messenger_cls, "__doc__", None) or "")
         )
 
     @overload
@@ -100,6 +131,8 @@ class Handler(Generic[_P, _M]):
     def __call__(self, fn: Callable[_Q, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> Callable[_Q, _T]: ...
 
     def __call__(self, fn: Callable[..., Any] | None = None, /, *args: Any, **kwargs: Any) -> Any:
+        if fn is None and "fn" in kwargs:
+            fn = kwargs.pop("fn")
         _check_callable(fn)
         messenger = self.messenger_cls(*args, **kwargs)
         if fn is None:
@@ -107,7 +140,12 @@ class Handler(Generic[_P, _M]):
         return messenger(fn)
 
     def __repr__(self) -> str:
-        return f"<handler {self.__name__}>"
+        # pydoc's help() prints an object's repr above its docstring: show the parameters.
+        plain = self.__signature__.replace(
+            parameters=[p.replace(annotation=inspect.Parameter.empty) for p in self.__signature__.parameters.values()],
+            return_annotation=inspect.Signature.empty,
+        )
+        return f"<handler {self.__name__}{plain}>"
 
 
 block = Handler(BlockMessenger, "block")

@@ -33,7 +33,8 @@ class IndepMessenger(Messenger):
     """
 
     def __init__(self, name: str, size: int, dim: int | None = None, device: str | torch.device | None = None) -> None:
-        if size == 0 and not torch._C._get_tracing_state():
+        # Tracing state first: under the JIT ``size`` is a tensor, and its truth value warns.
+        if not torch._C._get_tracing_state() and size == 0:
             raise ZeroDivisionError("size cannot be zero")
         super().__init__()
         self._vectorized: bool | None = True if dim is not None else None

@@ -11,8 +11,10 @@ message type, as in Pyro.
 
 from __future__ import annotations
 
+
 import functools
 import inspect
+import reprlib
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Callable, ClassVar, Generic, Iterator, ParamSpec, TypeVar, cast, overload
@@ -137,6 +139,22 @@ class Messenger:
         cls._build_tables()
         for sub in cls.__subclasses__():
             sub._rebuild_tables_below()
+
+    def __repr__(self) -> str:
+        """The class and its settings: each ``__init__`` parameter kept as an attribute."""
+        settings = []
+        try:
+            parameters = inspect.signature(type(self)).parameters.values()
+        except (TypeError, ValueError):  # an __init__ without an introspectable signature
+            parameters = ()  # type: ignore[assignment]  # an empty view of parameters
+        for parameter in parameters:
+            if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+                continue
+            for attr in (parameter.name, "_" + parameter.name):
+                if attr in self.__dict__:
+                    settings.append(f"{parameter.name}={reprlib.repr(self.__dict__[attr])}")
+                    break
+        return f"{type(self).__name__}({', '.join(settings)})"
 
     def __enter__(self) -> Self:
         stack = _STACK.get()

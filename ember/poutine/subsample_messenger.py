@@ -14,6 +14,7 @@ import torch
 from ember.distributions.distribution import Distribution
 from ember.poutine.indep_messenger import IndepMessenger
 from ember.poutine.message import CondIndepStackFrame, Message, new_message
+from ember._util import ignore_jit_warnings
 from ember.poutine.runtime import apply_stack, is_validation_enabled
 
 __all__ = ["SubsampleMessenger"]
@@ -79,9 +80,12 @@ class SubsampleMessenger(IndepMessenger):
         use_cuda: bool | None = None,
         device: str | torch.device | None = None,
     ) -> None:
-        full_size, self.subsample_size, indices = self._subsample(
-            name, size, subsample_size, subsample, use_cuda, device
-        )
+        # Under the JIT the sizes are traced tensors; comparing them is constant per graph.
+        with ignore_jit_warnings():
+            full_size, self.subsample_size, indices = self._subsample(
+                name, size, subsample_size, subsample, use_cuda, device
+            )
+            self._rescales = bool(full_size != self.subsample_size)
         super().__init__(name, full_size, dim, device)
         self._indices = indices
 
@@ -117,12 +121,9 @@ class SubsampleMessenger(IndepMessenger):
     def _process_message(self, msg: Message) -> None:
         frame = CondIndepStackFrame(self.name, self.dim, self.subsample_size, self.counter, self.size)
         msg["cond_indep_stack"] = (frame, *msg["cond_indep_stack"])
-        if self.size != self.subsample_size:
-            scale = msg["scale"]
-            sizes: tuple[Any, Any] = (self.size, self.subsample_size)  # tensors when traced by the JIT
-            if any(isinstance(size, torch.Tensor) for size in sizes):
-                scale = torch.as_tensor(scale)
-            msg["scale"] = scale * self.size / self.subsample_size
+        if self._rescales:
+            # Under the JIT the sizes are tensors, and so is the product.
+            msg["scale"] = msg["scale"] * self.size / self.subsample_size
 
     def _postprocess_message(self, msg: Message) -> None:
         if msg["type"] not in ("param", "subsample") or self.dim is None:

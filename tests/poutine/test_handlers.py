@@ -94,5 +94,5 @@ def test_recursive_call_of_one_wrapper_is_an_error() -> None:
 
 def test_custom_handler_from_factory() -> None:
     double = Handler(ScaleMessenger, "double")
-    assert repr(double) == "<handler double>"
+    assert repr(double) == "<handler double(fn, scale)>"
     assert poutine.trace(double(model, scale=2.0)).get_trace().nodes["x"]["scale"] == 2.0
