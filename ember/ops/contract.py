@@ -104,7 +104,9 @@ def _contract_component(
         leaf = max(tensor_tree, key=len)  # a deepest plate context (first one on ties)
         leaf_terms = tensor_tree.pop(leaf)
         leaf_dims = dims_tree.pop(leaf, set())
-        for terms, dims in _partition_terms(leaf_terms, leaf_dims):
+        # A component in one plate context is connected already: no need to split it again.
+        groups = [(leaf_terms, leaf_dims)] if not tensor_tree and leaf_dims == sum_dims else _partition_terms(leaf_terms, leaf_dims)
+        for terms, dims in groups:
             term = ring.sumproduct(terms, dims - local_dims)
             parent = leaf
             if leaf != min_ordinal:
