@@ -228,7 +228,11 @@ class Predictive(torch.nn.Module):
         self.parallel = parallel
 
     def __call__(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
-        """Draw predictive samples (see :meth:`forward`)."""
+        """Draw predictive samples (see :meth:`forward`).
+
+        Typed as tensors by site name; a requested ``"_RETURN"`` site holds whatever the
+        model returns (e.g. a dict of tensors).
+        """
         result: dict[str, torch.Tensor] = super().__call__(*args, **kwargs)
         return result
 

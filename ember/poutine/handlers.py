@@ -125,14 +125,12 @@ class Handler(Generic[_P, _M]):
         )
 
     @overload
-    def __call__(self, fn: None = None, /, *args: _P.args, **kwargs: _P.kwargs) -> _M: ...
+    def __call__(self, fn: None = None, *args: _P.args, **kwargs: _P.kwargs) -> _M: ...
 
     @overload
-    def __call__(self, fn: Callable[_Q, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> Callable[_Q, _T]: ...
+    def __call__(self, fn: Callable[_Q, _T], *args: _P.args, **kwargs: _P.kwargs) -> Callable[_Q, _T]: ...
 
-    def __call__(self, fn: Callable[..., Any] | None = None, /, *args: Any, **kwargs: Any) -> Any:
-        if fn is None and "fn" in kwargs:
-            fn = kwargs.pop("fn")
+    def __call__(self, fn: Callable[..., Any] | None = None, *args: Any, **kwargs: Any) -> Any:
         _check_callable(fn)
         messenger = self.messenger_cls(*args, **kwargs)
         if fn is None:

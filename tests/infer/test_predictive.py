@@ -165,7 +165,8 @@ def test_non_tensor_return_values() -> None:
     def model() -> dict[str, torch.Tensor]:
         return {"x": ember.sample("x", dist.Normal(0.0, 1.0))}
 
-    parallel = Predictive(model, num_samples=3, return_sites=["_RETURN"], parallel=True)()
+    # Predictive is typed dict[str, Tensor]; "_RETURN" holds whatever the model returns.
+    parallel: dict[str, Any] = Predictive(model, num_samples=3, return_sites=["_RETURN"], parallel=True)()
     assert parallel["_RETURN"]["x"].shape == (3,)
     sequential = Predictive(model, num_samples=3, return_sites=["_RETURN"])()
     assert [tuple(r) for r in sequential["_RETURN"]] == [("x",)] * 3

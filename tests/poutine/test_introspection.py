@@ -32,7 +32,7 @@ def test_handler_signatures_name_the_messengers_parameters_as_pyro() -> None:
 
 
 def test_help_shows_the_signature_and_the_messengers_docstring() -> None:
-    text = pydoc.render_doc(poutine.condition, renderer=pydoc.plaintext)
+    text = pydoc.plain(pydoc.render_doc(poutine.condition))
     assert "<handler condition(fn, data)>" in text
     assert "Condition sample sites on the values in ``data``" in text
 
