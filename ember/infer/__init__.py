@@ -8,6 +8,7 @@ from ember.infer import autoguide, reparam
 from ember.infer.abstract_infer import EmpiricalMarginal, TracePosterior
 from ember.infer.elbo import ELBO
 from ember.infer.energy_distance import EnergyDistance
+from ember.infer.svgd import SVGD, IMQSteinKernel, RBFSteinKernel
 from ember.infer.importance import Importance
 from ember.infer.predictive import Predictive
 from ember.infer.renyi_elbo import RenyiELBO
@@ -23,13 +24,16 @@ from ember.poutine.enumerate_config import config_enumerate
 __all__ = [
     "ELBO",
     "EnergyDistance",
+    "IMQSteinKernel",
     "EmpiricalMarginal",
     "Importance",
     "JitTraceGraph_ELBO",
     "JitTraceMeanField_ELBO",
     "JitTrace_ELBO",
     "Predictive",
+    "RBFSteinKernel",
     "RenyiELBO",
+    "SVGD",
     "SVI",
     "TraceGraph_ELBO",
     "TraceMeanField_ELBO",
