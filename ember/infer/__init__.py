@@ -6,12 +6,14 @@ Each algorithm is a user of traces: it runs the guide and the model under ``trac
 
 from ember.infer import autoguide, reparam
 from ember.infer.abstract_infer import EmpiricalMarginal, TracePosterior
+from ember.infer.csis import CSIS
 from ember.infer.elbo import ELBO
 from ember.infer.energy_distance import EnergyDistance
 from ember.infer.svgd import SVGD, IMQSteinKernel, RBFSteinKernel
 from ember.infer.importance import Importance
 from ember.infer.predictive import Predictive
 from ember.infer.renyi_elbo import RenyiELBO
+from ember.infer.rws import ReweightedWakeSleep
 from ember.infer.svi import SVI
 from ember.infer.trace_elbo import JitTrace_ELBO, Trace_ELBO
 from ember.infer.trace_mmd import Trace_MMD
@@ -22,6 +24,7 @@ from ember.infer.util import enable_validation, is_validation_enabled
 from ember.poutine.enumerate_config import config_enumerate
 
 __all__ = [
+    "CSIS",
     "ELBO",
     "EnergyDistance",
     "IMQSteinKernel",
@@ -33,6 +36,7 @@ __all__ = [
     "Predictive",
     "RBFSteinKernel",
     "RenyiELBO",
+    "ReweightedWakeSleep",
     "SVGD",
     "SVI",
     "TraceGraph_ELBO",
