@@ -13,6 +13,7 @@ from ember.infer.svgd import SVGD, IMQSteinKernel, RBFSteinKernel
 from ember.infer.importance import Importance
 from ember.infer.predictive import Predictive
 from ember.infer.renyi_elbo import RenyiELBO
+from ember.infer.smcfilter import SMCFilter
 from ember.infer.rws import ReweightedWakeSleep
 from ember.infer.svi import SVI
 from ember.infer.trace_elbo import JitTrace_ELBO, Trace_ELBO
@@ -37,6 +38,7 @@ __all__ = [
     "RBFSteinKernel",
     "RenyiELBO",
     "ReweightedWakeSleep",
+    "SMCFilter",
     "SVGD",
     "SVI",
     "TraceGraph_ELBO",
