@@ -5,13 +5,13 @@ Each algorithm is a user of traces: it runs the guide and the model under ``trac
 """
 
 from ember.infer import autoguide, reparam
-from ember.infer.abstract_infer import EmpiricalMarginal, TracePosterior
+from ember.infer.abstract_infer import EmpiricalMarginal, TracePosterior, TracePredictive
 from ember.infer.csis import CSIS
 from ember.infer.elbo import ELBO
 from ember.infer.energy_distance import EnergyDistance
 from ember.infer.svgd import SVGD, IMQSteinKernel, RBFSteinKernel
 from ember.infer.importance import Importance
-from ember.infer.predictive import Predictive
+from ember.infer.predictive import MHResampler, Predictive, WeighedPredictive
 from ember.infer.renyi_elbo import RenyiELBO
 from ember.infer.smcfilter import SMCFilter
 from ember.infer.rws import ReweightedWakeSleep
@@ -34,6 +34,7 @@ __all__ = [
     "JitTraceGraph_ELBO",
     "JitTraceMeanField_ELBO",
     "JitTrace_ELBO",
+    "MHResampler",
     "Predictive",
     "RBFSteinKernel",
     "RenyiELBO",
@@ -44,9 +45,11 @@ __all__ = [
     "TraceGraph_ELBO",
     "TraceMeanField_ELBO",
     "TracePosterior",
+    "TracePredictive",
     "TraceTailAdaptive_ELBO",
     "Trace_ELBO",
     "Trace_MMD",
+    "WeighedPredictive",
     "autoguide",
     "config_enumerate",
     "enable_validation",
