@@ -140,12 +140,13 @@ class EnergyDistance:
             raise ValueError("Found no observations")
         n = self.num_particles
         # Each unordered pair of distinct particles once.
-        pairs = torch.ones(n, n).tril(-1).nonzero(as_tuple=False)
+        pairs = torch.ones(n, n).tril(-1).nonzero()
         error: torch.Tensor | float = 0.0  # sum over sites of ||X - x||^2, per particle
         spread: torch.Tensor | float = 0.0  # sum over sites of ||X - X'||^2, per pair
         for name, site in observed:
             obs: torch.Tensor = site["infer"]["obs"]
             sample = site["value"]
+            assert sample is not None
             scale: Any = site["scale"]
             mask: Any = site["mask"]
             fn: Any = site["fn"]

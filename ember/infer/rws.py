@@ -177,7 +177,7 @@ class ReweightedWakeSleep(ELBO):
     def loss_and_grads(self, model: Model, guide: Model, *args: Any, **kwargs: Any) -> tuple[float, float]:  # type: ignore[override]  # as above
         """``(wake_theta_loss, phi_loss)`` as floats; backpropagates their sum into the params."""
         wake_theta_loss, phi_loss = self._loss(model, guide, args, kwargs)
-        (wake_theta_loss + phi_loss).backward()
+        torch.autograd.backward(wake_theta_loss + phi_loss)
         return wake_theta_loss.detach().item(), phi_loss.detach().item()
 
     def _vectorized_num_sleep_particles(self, fn: Model) -> Model:

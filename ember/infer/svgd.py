@@ -203,7 +203,7 @@ class SVGD:
         """The particles by site name, constrained, each with the particle dim leftmost."""
         particles = param("svgd_particles")
         return {
-            packed.name: biject_to(packed.site["fn"].support)(value)
+            packed.name: biject_to(getattr(packed.site["fn"], "support"))(value)
             for packed, value in self.guide._unpack_latent(particles)
         }
 
@@ -215,8 +215,8 @@ class SVGD:
         """
         with torch.enable_grad(), trace(param_only=True) as param_capture:
             loss = self.loss(self.model, self.guide, *args, **kwargs)
-            loss.backward()
-        particles = param("svgd_particles").unconstrained()
+            torch.autograd.backward(loss)
+        particles: torch.Tensor = getattr(param("svgd_particles"), "unconstrained")()
         assert particles.grad is not None
         flat = particles.reshape(self.num_particles, -1)
         # The ELBO's gradient is that of -log p: its negative is the score at each particle.

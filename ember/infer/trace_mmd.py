@@ -189,5 +189,5 @@ class Trace_MMD(ELBO):
     def loss_and_grads(self, model: Model, guide: Model, *args: Any, **kwargs: Any) -> float:
         """The MMD-VAE loss; also backpropagates it into the params."""
         loss = self.differentiable_loss(model, guide, *args, **kwargs)
-        loss.backward(retain_graph=self.retain_graph)
+        torch.autograd.backward(loss, retain_graph=self.retain_graph)
         return torch_item(loss)

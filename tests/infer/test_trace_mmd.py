@@ -28,7 +28,7 @@ def _program(vectorize: bool, num_particles: int) -> Any:
             scale = b.pyro.param("scale", torch.tensor([0.8, 1.3]), constraint=b.dist.constraints.positive)
             b.pyro.sample("z", b.dist.Normal(loc, scale).to_event(1))
 
-        kernel = RBF(input_dim=2, lengthscale=torch.tensor(1.5))
+        kernel = RBF(input_dim=2, lengthscale=torch.tensor(1.5))  # type: ignore[no-untyped-call]  # pyro.contrib.gp is unannotated
         elbo = b.infer.Trace_MMD(kernel=kernel, mmd_scale=2.0, num_particles=num_particles, vectorize_particles=vectorize)
         loss = elbo.differentiable_loss(model, guide)
         leaves = {name: b.param_leaves()[name] for name in ("loc", "scale")}  # not the kernel's
@@ -71,7 +71,7 @@ def test_with_a_linear_kernel_the_penalty_is_the_squared_mean_difference() -> No
 def test_per_site_kernels_and_scales_and_bad_arguments() -> None:
     elbo = Trace_MMD(kernel={"z": _linear}, mmd_scale={"z": 3.0})
     assert elbo.kernel["z"] is _linear and elbo.mmd_scale["z"] == 3.0
-    module = RBF(input_dim=1)
+    module = RBF(input_dim=1)  # type: ignore[no-untyped-call]  # as above
     Trace_MMD(kernel=module)
     assert not any(p.requires_grad for p in module.parameters())
     with pytest.raises(TypeError, match="`kernel` should be a callable kernel"):
