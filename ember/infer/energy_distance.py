@@ -144,7 +144,8 @@ class EnergyDistance:
         error: torch.Tensor | float = 0.0  # sum over sites of ||X - x||^2, per particle
         spread: torch.Tensor | float = 0.0  # sum over sites of ||X - X'||^2, per pair
         for name, site in observed:
-            obs: torch.Tensor = site["infer"]["obs"]
+            obs = site["infer"]["obs"]
+            assert obs is not None
             sample = site["value"]
             assert sample is not None
             scale: Any = site["scale"]
