@@ -11,7 +11,8 @@ Replace ``import pyro`` with ``import ember as pyro``::
             pyro.sample("obs", dist.Normal(loc, 1.0), obs=data)
 """
 
-from ember import distributions, params, poutine
+from ember import distributions, params, poutine, settings
+from ember.logger import log
 from ember.poutine.handlers import condition, do, markov
 from ember.primitives import (
     barrier,
@@ -54,6 +55,7 @@ __all__ = [
     "infer",
     "iarange",
     "irange",
+    "log",
     "markov",
     "module",
     "nn",
@@ -67,6 +69,7 @@ __all__ = [
     "sample",
     "set_rng_seed",
     "set_rng_state",
+    "settings",
     "subsample",
     "util",
     "validation_enabled",
