@@ -14,6 +14,7 @@ from typing import Any, overload
 import torch
 from torch.distributions import constraints
 
+from ember.distributions import Distribution
 from ember.infer.reparam.loc_scale import LocScaleReparam
 from ember.infer.reparam.reparam import Reparam
 from ember.infer.reparam.softmax import GumbelSoftmaxReparam
@@ -66,7 +67,7 @@ def _minimal_reparam(fn: Any, is_observed: bool) -> Reparam | None:
     Pyro's other cases, ``Stable`` and ``ProjectedNormal`` sites, join when Ember has those
     distributions; no other distribution needs one.
     """
-    while isinstance(getattr(fn, "base_dist", None), torch.distributions.Distribution):
+    while isinstance(getattr(fn, "base_dist", None), Distribution):
         if isinstance(fn, torch.distributions.TransformedDistribution):
             # Reparameterize the transform only if its base needs it (the new site does).
             return None if _minimal_reparam(fn.base_dist, is_observed) is None else TransformReparam()
@@ -133,7 +134,8 @@ class AutoReparam(Strategy):
     def configure(self, msg: Message) -> Reparam | None:
         fn: Any = msg["fn"]
         if not msg["is_observed"]:
-            while isinstance(getattr(fn, "base_dist", None), torch.distributions.Distribution):
+            # Ember's own distributions only: a RelaxedOneHotCategorical's base is torch's.
+            while isinstance(getattr(fn, "base_dist", None), Distribution):
                 if isinstance(fn, torch.distributions.TransformedDistribution):
                     return TransformReparam()
                 fn = fn.base_dist
