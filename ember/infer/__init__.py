@@ -9,17 +9,17 @@ from ember.infer.abstract_infer import EmpiricalMarginal, TracePosterior, TraceP
 from ember.infer.csis import CSIS
 from ember.infer.elbo import ELBO
 from ember.infer.energy_distance import EnergyDistance
-from ember.infer.svgd import SVGD, IMQSteinKernel, RBFSteinKernel
 from ember.infer.importance import Importance
 from ember.infer.predictive import MHResampler, Predictive, WeighedPredictive
 from ember.infer.renyi_elbo import RenyiELBO
-from ember.infer.smcfilter import SMCFilter
 from ember.infer.rws import ReweightedWakeSleep
+from ember.infer.smcfilter import SMCFilter
+from ember.infer.svgd import SVGD, IMQSteinKernel, RBFSteinKernel
 from ember.infer.svi import SVI
 from ember.infer.trace_elbo import JitTrace_ELBO, Trace_ELBO
+from ember.infer.trace_mean_field_elbo import JitTraceMeanField_ELBO, TraceMeanField_ELBO
 from ember.infer.trace_mmd import Trace_MMD
 from ember.infer.trace_tail_adaptive_elbo import TraceTailAdaptive_ELBO
-from ember.infer.trace_mean_field_elbo import JitTraceMeanField_ELBO, TraceMeanField_ELBO
 from ember.infer.tracegraph_elbo import JitTraceGraph_ELBO, TraceGraph_ELBO
 from ember.infer.util import enable_validation, is_validation_enabled
 from ember.poutine.enumerate_config import config_enumerate
@@ -27,9 +27,9 @@ from ember.poutine.enumerate_config import config_enumerate
 __all__ = [
     "CSIS",
     "ELBO",
+    "EmpiricalMarginal",
     "EnergyDistance",
     "IMQSteinKernel",
-    "EmpiricalMarginal",
     "Importance",
     "JitTraceGraph_ELBO",
     "JitTraceMeanField_ELBO",

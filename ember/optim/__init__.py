@@ -58,7 +58,6 @@ from ember.optim.pytorch_optimizers import (
 
 __all__ = [
     "ASGD",
-    "SGD",
     "Adadelta",
     "Adafactor",
     "Adagrad",
@@ -91,6 +90,7 @@ __all__ = [
     "RMSprop",
     "ReduceLROnPlateau",
     "Rprop",
+    "SGD",
     "SequentialLR",
     "SparseAdam",
     "StepLR",
