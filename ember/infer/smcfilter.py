@@ -114,7 +114,12 @@ class SMCFilter:
     ...     def step(self, state, y):
     ...         state["z"] = ember.sample("z", dist.Normal(state["z"], 1.0))
     ...         ember.sample("y", dist.Normal(state["z"], 1.0), obs=y)
-    >>> smc = SMCFilter(Walk(), Walk(), num_particles=20, max_plate_nesting=0)
+    >>> class Propose:  # reads the state only
+    ...     def init(self, state):
+    ...         ember.sample("z_init", dist.Normal(0.0, 1.0))
+    ...     def step(self, state, y):
+    ...         ember.sample("z", dist.Normal(state["z"], 1.0))
+    >>> smc = SMCFilter(Walk(), Propose(), num_particles=20, max_plate_nesting=0)
     >>> smc.init()
     >>> for y in [0.5, 1.0]:
     ...     smc.step(torch.tensor(y))
