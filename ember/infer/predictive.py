@@ -221,6 +221,11 @@ class WeighedPredictive(Predictive):
             raise TypeError("WeighedPredictive needs a guide: its samples are weighed by p / q, got guide=None")
         super().__init__(model, posterior_samples, guide, num_samples, return_sites, parallel)
 
+    def __call__(self, *args: Any, **kwargs: Any) -> WeighedPredictiveResults:
+        """Draw weighed predictive samples (see :meth:`forward`)."""
+        result: WeighedPredictiveResults = super().__call__(*args, **kwargs)
+        return result
+
     def call(self, *args: Any, **kwargs: Any) -> WeighedPredictiveResults:  # type: ignore[override]  # Pyro returns the results object here
         """:meth:`forward`, with the samples as a tuple sorted by site name."""
         result = self.forward(*args, **kwargs)
