@@ -11,7 +11,8 @@ Replace ``import pyro`` with ``import ember as pyro``::
             pyro.sample("obs", dist.Normal(loc, 1.0), obs=data)
 """
 
-from ember import distributions, params, poutine
+from ember import distributions, params, poutine, settings
+from ember.logger import log
 from ember.poutine.handlers import condition, do, markov
 from ember.primitives import (
     barrier,
@@ -51,9 +52,10 @@ __all__ = [
     "factor",
     "get_param_store",
     "get_rng_state",
-    "infer",
     "iarange",
+    "infer",
     "irange",
+    "log",
     "markov",
     "module",
     "nn",
@@ -67,6 +69,7 @@ __all__ = [
     "sample",
     "set_rng_seed",
     "set_rng_state",
+    "settings",
     "subsample",
     "util",
     "validation_enabled",

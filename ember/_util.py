@@ -1,4 +1,5 @@
-"""Small stateless helpers at the bottom of the import graph: RNG seeding and NaN/inf warnings.
+"""Small stateless helpers at the bottom of the import graph: RNG seeding, NaN/inf warnings,
+timing, optional context managers and the experimental-feature warning.
 
 Public under :mod:`ember.util` (Pyro's ``pyro.util``); modules inside Ember import them from here,
 because :mod:`ember.util` also re-exports the trace checks of :mod:`ember.infer.util` and so sits
@@ -11,19 +12,27 @@ import math
 import os
 import random
 import sys
+import timeit
 import warnings
-from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from types import TracebackType
+from typing import Any, overload
 
 import torch
 from torch.jit._trace import TracerWarning
 
 __all__ = [
+    "ExperimentalWarning",
     "get_rng_state",
+    "ignore_experimental_warning",
     "ignore_jit_warnings",
-    "warn_at_caller",
+    "optional",
     "set_rng_seed",
     "set_rng_state",
+    "timed",
+    "torch_float",
+    "warn_at_caller",
     "warn_if_inf",
     "warn_if_nan",
 ]
@@ -160,3 +169,82 @@ def warn_if_inf(
         found = scalar == inf if scalar is not None else bool((torch.as_tensor(value) == inf).any())
         if found:
             warnings.warn_explicit(f"Encountered {sign}inf{': ' + msg if msg else '.'}", UserWarning, *where)
+
+
+class ExperimentalWarning(UserWarning):
+    """Warns that a feature is experimental: its interface may change."""
+
+
+@contextmanager
+def ignore_experimental_warning() -> Iterator[None]:
+    """Silence :class:`ExperimentalWarning` inside the block.
+
+    >>> with ignore_experimental_warning():
+    ...     warnings.warn("new", ExperimentalWarning)
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ExperimentalWarning)
+        yield
+
+
+class optional:
+    """Enter ``context_manager`` only if ``condition`` holds.
+
+    :param context_manager: the context manager to enter (or not).
+    :param condition: whether to enter it.
+
+    >>> with optional(torch.no_grad(), False):
+    ...     torch.is_grad_enabled()
+    True
+    """
+
+    def __init__(self, context_manager: AbstractContextManager[Any], condition: bool) -> None:
+        self.context_manager = context_manager
+        self.condition = condition
+
+    def __enter__(self) -> Any:
+        if self.condition:
+            return self.context_manager.__enter__()
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc_val: BaseException | None, exc_tb: TracebackType | None
+    ) -> bool | None:
+        if self.condition:
+            return self.context_manager.__exit__(exc_type, exc_val, exc_tb)
+        return None
+
+
+class timed:
+    """Time a block: ``start``, ``end`` and ``elapsed`` (seconds) are set on exit.
+
+    >>> with timed() as t:
+    ...     _ = sum(range(10))
+    >>> t.elapsed >= 0
+    True
+    """
+
+    start: float
+    end: float
+    elapsed: float
+
+    def __enter__(self, timer: Any = timeit.default_timer) -> timed:
+        self.start = timer()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc_val: BaseException | None, exc_tb: TracebackType | None) -> None:
+        self.end = timeit.default_timer()
+        self.elapsed = self.end - self.start
+
+
+@overload
+def torch_float(x: float | int) -> float: ...
+@overload
+def torch_float(x: torch.Tensor) -> torch.Tensor: ...
+def torch_float(x: torch.Tensor | float | int) -> torch.Tensor | float:
+    """``x`` as a float tensor, or as a Python float.
+
+    >>> torch_float(torch.tensor([1, 2])), torch_float(3)
+    (tensor([1., 2.]), 3.0)
+    """
+    return x.float() if isinstance(x, torch.Tensor) else float(x)

@@ -1,22 +1,43 @@
-"""Pyro's ``pyro.util``: RNG seeding, NaN/inf warnings and the trace checks inference runs.
+"""Pyro's ``pyro.util``: RNG seeding, NaN/inf warnings, timing helpers and the trace checks inference runs.
 
 This is a public facade at the top of the import graph (it re-exports from
-:mod:`ember.infer.util` and :mod:`ember.poutine.util`); code inside Ember imports the
-bottom-level helpers from :mod:`ember._util` instead.
+:mod:`ember.infer.util`, :mod:`ember.poutine.util` and :mod:`ember._util`); code inside Ember
+imports the bottom-level helpers from :mod:`ember._util` instead. ``timeit`` is the standard
+library module, as in Pyro.
 """
 
-from ember._util import get_rng_state, set_rng_seed, set_rng_state, warn_if_inf, warn_if_nan
+import timeit
+
+from ember._util import (
+    ExperimentalWarning,
+    get_rng_state,
+    ignore_experimental_warning,
+    optional,
+    set_rng_seed,
+    set_rng_state,
+    timed,
+    torch_float,
+    warn_if_inf,
+    warn_if_nan,
+)
 from ember.infer.util import check_if_enumerated, check_model_guide_match, check_site_shape
-from ember.poutine.util import site_is_subsample
+from ember.poutine.util import save_visualization, site_is_subsample
 
 __all__ = [
+    "ExperimentalWarning",
     "check_if_enumerated",
     "check_model_guide_match",
     "check_site_shape",
     "get_rng_state",
+    "ignore_experimental_warning",
+    "optional",
+    "save_visualization",
     "set_rng_seed",
     "set_rng_state",
     "site_is_subsample",
+    "timed",
+    "timeit",
+    "torch_float",
     "warn_if_inf",
     "warn_if_nan",
 ]

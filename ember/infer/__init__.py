@@ -5,32 +5,51 @@ Each algorithm is a user of traces: it runs the guide and the model under ``trac
 """
 
 from ember.infer import autoguide, reparam
-from ember.infer.abstract_infer import EmpiricalMarginal, TracePosterior
+from ember.infer.abstract_infer import EmpiricalMarginal, TracePosterior, TracePredictive
+from ember.infer.csis import CSIS
 from ember.infer.elbo import ELBO
+from ember.infer.energy_distance import EnergyDistance
 from ember.infer.importance import Importance
-from ember.infer.predictive import Predictive
+from ember.infer.predictive import MHResampler, Predictive, WeighedPredictive
 from ember.infer.renyi_elbo import RenyiELBO
+from ember.infer.rws import ReweightedWakeSleep
+from ember.infer.smcfilter import SMCFilter
+from ember.infer.svgd import SVGD, IMQSteinKernel, RBFSteinKernel
 from ember.infer.svi import SVI
 from ember.infer.trace_elbo import JitTrace_ELBO, Trace_ELBO
 from ember.infer.trace_mean_field_elbo import JitTraceMeanField_ELBO, TraceMeanField_ELBO
+from ember.infer.trace_mmd import Trace_MMD
+from ember.infer.trace_tail_adaptive_elbo import TraceTailAdaptive_ELBO
 from ember.infer.tracegraph_elbo import JitTraceGraph_ELBO, TraceGraph_ELBO
 from ember.infer.util import enable_validation, is_validation_enabled
 from ember.poutine.enumerate_config import config_enumerate
 
 __all__ = [
+    "CSIS",
     "ELBO",
     "EmpiricalMarginal",
+    "EnergyDistance",
+    "IMQSteinKernel",
     "Importance",
     "JitTraceGraph_ELBO",
     "JitTraceMeanField_ELBO",
     "JitTrace_ELBO",
+    "MHResampler",
     "Predictive",
+    "RBFSteinKernel",
     "RenyiELBO",
+    "ReweightedWakeSleep",
+    "SMCFilter",
+    "SVGD",
     "SVI",
     "TraceGraph_ELBO",
     "TraceMeanField_ELBO",
     "TracePosterior",
+    "TracePredictive",
+    "TraceTailAdaptive_ELBO",
     "Trace_ELBO",
+    "Trace_MMD",
+    "WeighedPredictive",
     "autoguide",
     "config_enumerate",
     "enable_validation",

@@ -1,4 +1,5 @@
-"""Posteriors held as weighted bags of execution traces, and their empirical marginals.
+"""Posteriors held as weighted bags of execution traces, their empirical marginals, and
+the deprecated :class:`TracePredictive`.
 
 A :class:`TracePosterior` (``Importance``, ``SVI``) collects ``(trace, log_weight)`` pairs from
 its ``_traces`` generator when :meth:`~TracePosterior.run` is called. An
@@ -19,10 +20,12 @@ from torch.types import _size
 
 from ember.distributions import Categorical
 from ember.distributions.torch_distribution import TorchDistribution
-from ember.poutine.handlers import block
+from ember.poutine.handlers import block, replay, trace
 from ember.poutine.trace_struct import Trace
+from ember.poutine.util import site_is_subsample
+from ember._util import warn_at_caller
 
-__all__ = ["EmpiricalMarginal", "Marginals", "TracePosterior"]
+__all__ = ["EmpiricalMarginal", "Marginals", "TracePosterior", "TracePredictive"]
 
 Weight: TypeAlias = torch.Tensor | float
 WeightedTrace: TypeAlias = tuple[Trace, Weight] | tuple[Trace, Weight, int]
@@ -328,3 +331,70 @@ def _waic(log_likelihood: torch.Tensor, log_weights: torch.Tensor, pointwise: bo
         return waic, p_waic
     return waic.sum(), p_waic.sum()
 
+
+
+class TracePredictive(TracePosterior):
+    """Deprecated: posterior predictive traces from a :class:`TracePosterior`; use ``Predictive``.
+
+    Each of ``num_samples`` traces replays the model on a trace drawn from ``posterior``
+    (run first if it has no traces), keeping only ``keep_sites`` if given. Sites in plates
+    are resized to the plate sizes of the current arguments by drawing indices at random.
+
+    :param model: the model.
+    :param posterior: a :class:`TracePosterior` over the model's latents.
+    :param num_samples: how many predictive traces to generate.
+    :param keep_sites: the site names to take from the posterior (default all).
+    """
+
+    def __init__(self, model: Any, posterior: TracePosterior, num_samples: int, keep_sites: list[str] | None = None) -> None:
+        self.model = model
+        self.posterior = posterior
+        self.num_samples = num_samples
+        self.keep_sites = keep_sites
+        super().__init__()
+        warn_at_caller(
+            "The `TracePredictive` class is deprecated and will be removed in a future release. "
+            "Use the `pyro.infer.Predictive` class instead.",
+            FutureWarning,
+        )
+
+    def _traces(self, *args: Any, **kwargs: Any) -> Iterator[WeightedTrace]:
+        if not self.posterior.exec_traces:
+            self.posterior.run(*args, **kwargs)
+        data_trace = trace(self.model).get_trace(*args, **kwargs)
+        for _ in range(self.num_samples):
+            model_trace = self.posterior().copy()
+            self._remove_dropped_nodes(model_trace)
+            self._adjust_to_data(model_trace, data_trace)
+            yield trace(replay(self.model, trace=model_trace)).get_trace(*args, **kwargs), 0.0, 0
+
+    def _remove_dropped_nodes(self, tr: Trace) -> None:
+        if self.keep_sites is None:
+            return
+        for name in list(tr.nodes):
+            if name not in self.keep_sites:
+                tr.remove_node(name)
+
+    def _adjust_to_data(self, tr: Trace, data_trace: Trace) -> None:
+        """Give each site the plates of ``data_trace``, resampling plate dims to their new sizes."""
+        indices: dict[str, torch.Tensor] = {}
+        for name, site in tr.iter_stochastic_nodes():
+            data_site = data_trace.nodes[name]
+            if site_is_subsample(site):
+                site["fn"] = data_site["fn"]
+                site["value"] = data_site["value"]
+            old_stack = site["cond_indep_stack"]
+            site["cond_indep_stack"] = data_site["cond_indep_stack"]
+            assert len(old_stack) == len(site["cond_indep_stack"])
+            site["fn"] = data_site["fn"]
+            fn: Any = site["fn"]
+            for old, new in zip(old_stack, site["cond_indep_stack"]):
+                assert old.name == new.name and not site_is_subsample(site) and new.dim is not None
+                index = indices.setdefault(
+                    new.name, torch.randint(0, int(old.size), (int(new.size),), device=site["value"].device)
+                )
+                site["value"] = site["value"].index_select(new.dim - fn.event_dim, index)
+
+    def marginal(self, sites: Sites | None = None) -> Marginals:
+        """The :class:`Marginals` of the predictive traces."""
+        return Marginals(self, sites)

@@ -1,158 +1,27 @@
 """Prior and posterior predictive samples: the model re-run on posterior draws.
 
 :class:`Predictive` conditions the model on each posterior draw (given as tensors with a
-leading sample dim, or drawn from a guide) and collects the values of the other sites, one
-run per draw or (``parallel=True``) all draws at once in an outermost plate. The model runs
-without gradients and with log densities masked off (``mask(False)``), since only values
-are wanted.
+leading sample dim, or drawn from a guide) and collects the values of the other sites (see
+:mod:`ember.infer._predictive_core`). :class:`WeighedPredictive` also weighs each draw by
+``p / q``, and :class:`MHResampler` turns such weighed draws into equally weighted ones.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
 
-from ember.infer.autoguide.initialization import InitMessenger, init_to_sample
-from ember.poutine.handlers import block, condition, mask, trace
+from ember.infer._predictive_core import _VECTORIZE_PLATE, Model, ReturnSites, _predictive, _PredictiveResults
+from ember.infer.importance import LogWeightsMixin
+from ember.infer.util import CloneMixin, plate_log_prob_sum
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import prune_subsample_sites
-from ember.primitives import plate
 from ember._util import warn_at_caller
 
-__all__ = ["Predictive"]
-
-Model = Callable[..., Any]
-Samples = dict[str, torch.Tensor]
-ReturnSites = list[str] | tuple[str, ...] | set[str] | None
-
-_VECTORIZE_PLATE = "_num_predictive_samples"
-
-
-def _guess_max_plate_nesting(model: Model, args: Sequence[Any], kwargs: Mapping[str, Any]) -> int:
-    """The number of plate dims the model uses, from one blocked run (static structure assumed)."""
-    with block():
-        model_trace = trace(model).get_trace(*args, **kwargs)
-    dims = [
-        frame.dim
-        for site in model_trace.nodes.values()
-        if site["type"] == "sample"
-        for frame in site["cond_indep_stack"]
-        if frame.dim is not None
-    ]
-    return -min(dims) if dims else 0
-
-
-@dataclass(frozen=True, eq=False)
-class _PredictiveResults:
-    """The collected samples, and the trace (parallel) or traces (sequential) they came from."""
-
-    samples: dict[str, Any]
-    trace: Trace | list[Trace]
-
-
-def _values_only(model: Model) -> Model:
-    """``model`` without gradients and with every log density masked off."""
-    masked = mask(model, mask=False)
-
-    def run(*args: Any, **kwargs: Any) -> Any:
-        with torch.no_grad():
-            return masked(*args, **kwargs)
-
-    return run
-
-
-def _return_site_shapes(
-    model_trace: Trace,
-    posterior_samples: Mapping[str, torch.Tensor],
-    num_samples: int,
-    max_plate_nesting: int,
-    return_sites: ReturnSites,
-) -> dict[str, tuple[int, ...] | None]:
-    """The output shape of each site to return (``None`` for a non-tensor ``_RETURN``).
-
-    Sites listed in ``return_sites`` are returned; with ``None``, every sample site; with an
-    empty collection, the sample sites not in ``posterior_samples``.
-    """
-    shapes: dict[str, tuple[int, ...] | None] = {}
-    for name in model_trace.stochastic_nodes + model_trace.observation_nodes:
-        site = model_trace.nodes[name]
-        if return_sites:
-            if name not in return_sites:
-                continue
-        elif return_sites is not None and name in posterior_samples:
-            continue
-        fn: Any = site["fn"]
-        padding = (1,) * (max_plate_nesting - len(fn.batch_shape))
-        shapes[name] = (num_samples, *padding, *site["value"].shape)
-    if return_sites is not None and "_RETURN" in return_sites:
-        value = model_trace.nodes["_RETURN"]["value"]
-        shapes["_RETURN"] = (num_samples, *value.shape) if isinstance(value, torch.Tensor) else None
-    return shapes
-
-
-def _predictive(
-    model: Model,
-    posterior_samples: Mapping[str, torch.Tensor],
-    num_samples: int,
-    return_sites: ReturnSites = (),
-    parallel: bool = False,
-    model_args: Sequence[Any] = (),
-    model_kwargs: Mapping[str, Any] | None = None,
-) -> _PredictiveResults:
-    model_kwargs = {} if model_kwargs is None else model_kwargs
-    model = _values_only(model)
-    # Shapes come from one run with latent sites drawn from the prior (values discarded).
-    initialized = InitMessenger(init_to_sample)(model)
-    max_plate_nesting = _guess_max_plate_nesting(initialized, model_args, model_kwargs)
-    model_trace = prune_subsample_sites(trace(initialized).get_trace(*model_args, **model_kwargs))
-    shapes = _return_site_shapes(model_trace, posterior_samples, num_samples, max_plate_nesting, return_sites)
-    if not parallel:
-        return _predictive_sequential(model, posterior_samples, model_args, model_kwargs, num_samples, shapes)
-
-    reshaped = {}
-    for name, sample in posterior_samples.items():
-        event_shape = sample.shape[1:]
-        padding = (1,) * (max_plate_nesting - len(event_shape))
-        reshaped[name] = sample.reshape((num_samples, *padding, *event_shape))
-    vectorize = plate(_VECTORIZE_PLATE, num_samples, dim=-max_plate_nesting - 1)
-    tr = trace(condition(vectorize(model), reshaped)).get_trace(*model_args, **model_kwargs)
-    predictions: dict[str, Any] = {}
-    for name, shape in shapes.items():
-        value = tr.nodes[name]["value"]
-        if shape is None:
-            predictions[name] = value
-        elif value.numel() < math.prod(shape):
-            predictions[name] = value.expand(shape)
-        else:
-            predictions[name] = value.reshape(shape)
-    return _PredictiveResults(samples=predictions, trace=tr)
-
-
-def _predictive_sequential(
-    model: Model,
-    posterior_samples: Mapping[str, torch.Tensor],
-    model_args: Sequence[Any],
-    model_kwargs: Mapping[str, Any],
-    num_samples: int,
-    shapes: Mapping[str, tuple[int, ...] | None],
-) -> _PredictiveResults:
-    traces = []
-    collected: list[dict[str, Any]] = []
-    for i in range(num_samples):
-        draw = {name: value[i] for name, value in posterior_samples.items()}
-        tr = trace(condition(model, draw)).get_trace(*model_args, **model_kwargs)
-        traces.append(tr)
-        collected.append({name: tr.nodes[name]["value"] for name in shapes})
-    samples: dict[str, Any] = {}
-    for name, shape in shapes.items():
-        values = [c[name] for c in collected]
-        # A non-tensor _RETURN comes back as the list of its values (Pyro fails on it).
-        samples[name] = values if shape is None else torch.stack(values).reshape(shape)
-    return _PredictiveResults(samples=samples, trace=traces)
+__all__ = ["MHResampler", "Predictive", "WeighedPredictive", "WeighedPredictiveResults"]
 
 
 class Predictive(torch.nn.Module):
@@ -294,3 +163,214 @@ class Predictive(torch.nn.Module):
         ).trace
         assert isinstance(result, Trace)
         return result
+
+
+@dataclass
+class WeighedPredictiveResults(LogWeightsMixin, CloneMixin):
+    """What :class:`WeighedPredictive` returns: the samples and the weight of each.
+
+    :param samples: the predictive samples by site name (a tuple, sorted by name, from
+        :meth:`WeighedPredictive.call`).
+    :param log_weights: ``model_log_prob - guide_log_prob``, one per sample.
+    :param guide_log_prob: the guide's log density of each draw.
+    :param model_log_prob: the (``model_guide``) model's log density of each draw.
+    """
+
+    samples: dict[str, Any] | tuple[Any, ...]
+    log_weights: torch.Tensor
+    guide_log_prob: torch.Tensor
+    model_log_prob: torch.Tensor
+
+
+def _per_draw_log_prob(result: _PredictiveResults, plate_symbol_of: dict[str, str] | None = None) -> tuple[torch.Tensor, dict[str, str]]:
+    """The log density of each draw: summed over all but the draw plate (or per sequential trace)."""
+    if isinstance(result.trace, list):
+        return torch.stack([torch.as_tensor(tr.log_prob_sum()) for tr in result.trace]), {}
+    tr = prune_subsample_sites(result.trace)
+    if plate_symbol_of is None:
+        tr.compute_score_parts()
+    else:
+        tr.compute_log_prob()
+    tr.pack_tensors(plate_symbol_of)
+    return plate_log_prob_sum(tr, tr.plate_to_symbol[_VECTORIZE_PLATE]), tr.plate_to_symbol
+
+
+class WeighedPredictive(Predictive):
+    """:class:`Predictive` samples drawn from a guide, each with the weight ``p / q``.
+
+    Call it as a :class:`Predictive`, with one more keyword, ``model_guide``: the model the
+    guide was fitted to (say the model conditioned on data; default ``model``). Each draw
+    ``z`` of the guide gets the log weight ``log p_model_guide(z, ...) - log q(z)``, so the
+    weighed samples of ``model`` follow the posterior predictive of ``model_guide`` (use
+    them with weighed quantiles, or :class:`MHResampler`).
+
+    The arguments are those of :class:`Predictive`; a ``guide`` is required.
+
+    :raises TypeError: without a guide (there is nothing to weigh by).
+
+    >>> import ember, torch
+    >>> import ember.distributions as dist
+    >>> model = lambda: ember.sample("x", dist.Normal(0.0, 1.0))
+    >>> guide = lambda: ember.sample("x", dist.Normal(0.0, 2.0))
+    >>> result = WeighedPredictive(model, guide=guide, num_samples=5, parallel=True)()
+    >>> result.samples["x"].shape, result.log_weights.shape
+    (torch.Size([5]), torch.Size([5]))
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        posterior_samples: Mapping[str, torch.Tensor] | None = None,
+        guide: Model | None = None,
+        num_samples: int | None = None,
+        return_sites: ReturnSites = (),
+        parallel: bool = False,
+    ) -> None:
+        if guide is None:
+            raise TypeError("WeighedPredictive needs a guide: its samples are weighed by p / q, got guide=None")
+        super().__init__(model, posterior_samples, guide, num_samples, return_sites, parallel)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> WeighedPredictiveResults:  # type: ignore[override]  # Pyro returns the results object here
+        """Draw weighed predictive samples (see :meth:`forward`)."""
+        result: WeighedPredictiveResults = torch.nn.Module.__call__(self, *args, **kwargs)
+        return result
+
+    def call(self, *args: Any, **kwargs: Any) -> WeighedPredictiveResults:  # type: ignore[override]  # Pyro returns the results object here
+        """:meth:`forward`, with the samples as a tuple sorted by site name."""
+        result = self.forward(*args, **kwargs)
+        assert isinstance(result.samples, dict)
+        return WeighedPredictiveResults(
+            samples=tuple(value for _, value in sorted(result.samples.items())),
+            log_weights=result.log_weights,
+            guide_log_prob=result.guide_log_prob,
+            model_log_prob=result.model_log_prob,
+        )
+
+    def forward(self, *args: Any, **kwargs: Any) -> WeighedPredictiveResults:  # type: ignore[override]  # as above
+        """Weighed predictive samples; arguments go to the model and guide.
+
+        :param model_guide: (keyword) the model the weights are computed against.
+        """
+        model_guide: Model = kwargs.pop("model_guide", self.model)
+        return_sites = self.return_sites or None
+        assert self.guide is not None
+        guide_run = _predictive(
+            self.guide, self.posterior_samples, self.num_samples, return_sites=None, parallel=self.parallel,
+            model_args=args, model_kwargs=kwargs, mask=False,
+        )
+        draws = guide_run.samples
+        model_run = _predictive(
+            model_guide, draws, self.num_samples, return_sites=return_sites, parallel=self.parallel,
+            model_args=args, model_kwargs=kwargs, mask=False,
+        )
+        guide_log_prob, symbols = _per_draw_log_prob(guide_run)
+        model_log_prob, _ = _per_draw_log_prob(model_run, symbols)
+        if model_guide is self.model:
+            samples = model_run.samples
+        else:
+            samples = _predictive(
+                self.model, draws, self.num_samples, return_sites=return_sites, parallel=self.parallel,
+                model_args=args, model_kwargs=kwargs,
+            ).samples
+        return WeighedPredictiveResults(
+            samples=samples,
+            log_weights=model_log_prob - guide_log_prob,
+            guide_log_prob=guide_log_prob,
+            model_log_prob=model_log_prob,
+        )
+
+
+class MHResampler(torch.nn.Module):
+    r"""Turns weighed samples into equally weighted ones by independent Metropolis-Hastings.
+
+    Each call draws a fresh batch from ``sampler`` (a :class:`WeighedPredictive`, or any
+    callable returning :class:`WeighedPredictiveResults`) and, sample by sample, accepts the
+    new draw :math:`x'` over the current :math:`x` with probability
+    :math:`\min(1, w(x') / w(x))`, the guide being an independent proposal. The first call
+    returns the guide's draws; later ones approach the target, quickly where the guide is
+    good.
+
+    :param sampler: returns :class:`WeighedPredictiveResults` when called.
+    :param source_samples_slice: which of the sampler's batches to keep (default none).
+    :param stored_samples_slice: which of the returned batches to keep (default none).
+    :raises TypeError: (on call) if the sampler returns something without log weights.
+
+    >>> import ember, torch
+    >>> import ember.distributions as dist
+    >>> model = lambda: ember.sample("x", dist.Normal(1.0, 1.0))
+    >>> guide = lambda: ember.sample("x", dist.Normal(0.0, 2.0))
+    >>> resampler = MHResampler(WeighedPredictive(model, guide=guide, num_samples=4, parallel=True))
+    >>> for _ in range(3):
+    ...     samples = resampler()
+    >>> samples.samples["x"].shape, int(resampler.get_total_transition_count()) <= 8
+    (torch.Size([4]), True)
+    """
+
+    def __init__(
+        self, sampler: Callable[..., WeighedPredictiveResults], source_samples_slice: slice = slice(0),
+        stored_samples_slice: slice = slice(0),
+    ) -> None:
+        super().__init__()
+        self.sampler = sampler
+        self.samples: WeighedPredictiveResults | None = None
+        self.transition_count = torch.tensor(0, dtype=torch.long)
+        self.source_samples: list[WeighedPredictiveResults] = []
+        self.source_samples_slice = source_samples_slice
+        self.stored_samples: list[WeighedPredictiveResults] = []
+        self.stored_samples_slice = stored_samples_slice
+
+    def forward(self, *args: Any, **kwargs: Any) -> WeighedPredictiveResults:
+        """One resampling step; arguments go to the sampler."""
+        with torch.no_grad():
+            new = self.sampler(*args, **kwargs)
+            if not isinstance(getattr(new, "log_weights", None), torch.Tensor):
+                raise TypeError(
+                    f"MHResampler's sampler must return WeighedPredictiveResults with log_weights, got {type(new).__name__}"
+                )
+            self.source_samples.append(new)
+            self.source_samples = self.source_samples[self.source_samples_slice]
+            if self.samples is None:
+                self.samples = new.clone()
+                self.transition_count = torch.zeros_like(new.log_weights, dtype=torch.long)
+            else:
+                accept_prob = torch.clamp(new.log_weights - self.samples.log_weights, max=0.0).exp()
+                accept = torch.rand(*accept_prob.shape) <= accept_prob
+                self.transition_count[accept] += 1
+                for field in fields(self.samples):
+                    old_value, new_value = getattr(self.samples, field.name), getattr(new, field.name)
+                    if isinstance(old_value, dict):
+                        for key in old_value:
+                            old_value[key][accept] = new_value[key][accept]
+                    else:
+                        old_value[accept] = new_value[accept]
+        self.stored_samples.append(self.samples.clone())
+        self.stored_samples = self.stored_samples[self.stored_samples_slice]
+        return self.samples
+
+    def get_min_sample_transition_count(self) -> torch.Tensor:
+        """The fewest transitions any sample has made."""
+        return self.transition_count.min()
+
+    def get_total_transition_count(self) -> torch.Tensor:
+        """The number of accepted transitions over all samples."""
+        return self.transition_count.sum()
+
+    def get_source_samples(self) -> WeighedPredictiveResults:
+        """The kept batches the sampler returned, concatenated."""
+        return self.get_samples(self.source_samples)
+
+    def get_stored_samples(self) -> WeighedPredictiveResults:
+        """The kept batches this resampler returned, concatenated."""
+        return self.get_samples(self.stored_samples)
+
+    def get_samples(self, samples: Sequence[WeighedPredictiveResults]) -> WeighedPredictiveResults:
+        """``samples`` concatenated field by field (and key by key) along the sample dim."""
+        assert self.samples is not None, "MHResampler has not been called yet"
+        values: dict[str, Any] = {}
+        for field in fields(self.samples):
+            value = getattr(self.samples, field.name)
+            if isinstance(value, dict):
+                values[field.name] = {key: torch.cat([getattr(s, field.name)[key] for s in samples]) for key in value}
+            else:
+                values[field.name] = torch.cat([getattr(s, field.name) for s in samples])
+        return type(self.samples)(**values)

@@ -6,11 +6,12 @@ The validation flag for inference lives in :mod:`ember.poutine.runtime` with the
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import zip_longest
-from typing import Any
+from typing import Any, Self
 
 import torch
 
@@ -22,6 +23,7 @@ from ember.poutine.util import site_is_subsample
 from ember._util import warn_at_caller
 
 __all__ = [
+    "CloneMixin",
     "MultiFrameTensor",
     "check_fully_reparametrized",
     "check_if_enumerated",
@@ -32,6 +34,7 @@ __all__ = [
     "get_plate_stacks",
     "is_identically_zero",
     "is_validation_enabled",
+    "plate_log_prob_sum",
     "torch_backward",
     "torch_exp",
     "torch_item",
@@ -343,3 +346,56 @@ def check_fully_reparametrized(guide_site: Message) -> None:
     fn: Any = guide_site["fn"]
     if not (fn.has_rsample and not is_identically_zero(entropy_term) and is_identically_zero(score_function)):
         raise NotImplementedError("All distributions in the guide must be fully reparameterized.")
+
+
+def plate_log_prob_sum(trace: Trace, plate_symbol: str) -> torch.Tensor:
+    """The sum of every sample site's log density, over all dims but one plate's.
+
+    Call after :meth:`~ember.poutine.trace_struct.Trace.pack_tensors`; ``plate_symbol`` is
+    the plate's symbol (``trace.plate_to_symbol[name]``).
+
+    >>> import ember
+    >>> import ember.distributions as dist
+    >>> from ember.poutine import trace
+    >>> from ember.poutine.util import prune_subsample_sites
+    >>> def model():
+    ...     with ember.plate("particles", 3):
+    ...         ember.sample("x", dist.Normal(0.0, 1.0), obs=torch.zeros(3))
+    >>> tr = prune_subsample_sites(trace(model).get_trace())
+    >>> tr.compute_log_prob(); tr.pack_tensors()
+    >>> plate_log_prob_sum(tr, tr.plate_to_symbol["particles"]).shape
+    torch.Size([3])
+    """
+    total: torch.Tensor | float = 0.0
+    for site in trace.nodes.values():
+        if site["type"] != "sample":
+            continue
+        log_prob = site["packed"]["log_prob"]
+        dims: str = getattr(log_prob, "_pyro_dims")
+        total = total + torch.einsum(f"{dims}->{plate_symbol}", log_prob)
+    return torch.as_tensor(total)
+
+
+class CloneMixin:
+    """Adds :meth:`clone` to a dataclass whose fields are tensors or dicts of tensors.
+
+    >>> @dataclasses.dataclass
+    ... class Pair(CloneMixin):
+    ...     a: torch.Tensor
+    ...     b: dict[str, torch.Tensor]
+    >>> p = Pair(torch.zeros(2), {"c": torch.ones(1)})
+    >>> q = p.clone(); q.a += 1
+    >>> p.a, q.b["c"] is p.b["c"]
+    (tensor([0., 0.]), False)
+    """
+
+    def clone(self) -> Self:
+        """A copy with every tensor cloned (dict fields are copied key by key)."""
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(self):  # type: ignore[arg-type]  # the mixin is for dataclasses only
+            value = getattr(self, field.name)
+            if isinstance(value, dict):
+                values[field.name] = {key: item.clone() for key, item in value.items()}
+            else:
+                values[field.name] = value.clone()
+        return type(self)(**values)

@@ -15,7 +15,6 @@ enumeration builds from a trace); :func:`einsum` is the same algorithm behind an
 from __future__ import annotations
 
 import itertools
-import warnings
 from typing import Any, Iterable, Mapping, Sequence
 
 import opt_einsum
@@ -24,6 +23,7 @@ import torch
 from ember.ops._dims import dims_of, named
 from ember.ops.einsum import contract, resolve_backend
 from ember.ops.rings import BACKEND_TO_RING, LogRing, Ring
+from ember._util import warn_at_caller
 
 __all__ = ["contract_tensor_tree", "contract_to_tensor", "einsum", "naive_ubersum", "ubersum"]
 
@@ -306,9 +306,9 @@ def _dim_sizes(inputs: Sequence[str], operands: Sequence[torch.Tensor]) -> dict[
 
 def ubersum(equation: str, *operands: torch.Tensor, **kwargs: Any) -> tuple[torch.Tensor, ...]:
     """Deprecated name of :func:`einsum` (log-space by default; ``batch_dims`` means ``plates``)."""
-    warnings.warn("'ubersum' is deprecated, use 'pyro.ops.contract.einsum' instead", DeprecationWarning)
+    warn_at_caller("'ubersum' is deprecated, use 'pyro.ops.contract.einsum' instead", DeprecationWarning)
     if "batch_dims" in kwargs:
-        warnings.warn("'batch_dims' is deprecated, use 'plates' instead", DeprecationWarning)
+        warn_at_caller("'batch_dims' is deprecated, use 'plates' instead", DeprecationWarning)
         kwargs["plates"] = kwargs.pop("batch_dims")
     kwargs.setdefault("backend", "pyro.ops.einsum.torch_log")
     return einsum(equation, *operands, **kwargs)

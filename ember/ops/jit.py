@@ -24,6 +24,7 @@ from ember.distributions.util import validation_enabled
 from ember.poutine.handlers import block, replay
 from ember.poutine.handlers import trace as trace_handler
 from ember.primitives import param
+from ember._util import warn_at_caller
 
 __all__ = ["CompiledFunction", "trace"]
 
@@ -52,7 +53,7 @@ def _key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hashable:
         hashed = tuple((name, _hash(value, False)) for name, value in items)
         hash(hashed)
     except TypeError:
-        warnings.warn("Failed to hash kwargs; attempting to hash by id.")
+        warn_at_caller("Failed to hash kwargs; attempting to hash by id.")
         hashed = tuple((name, _hash(value, True)) for name, value in items)
     return len(args), hashed
 

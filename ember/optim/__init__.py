@@ -10,6 +10,9 @@ torch optimizer per parameter the first time SVI steps it::
 from ember.optim import (
     adagrad_rmsprop,
     clipped_adam,
+    dct_adam,
+    distributed,
+    horovod,
     lr_scheduler,
     optim,
     pytorch_optimizers,
@@ -33,7 +36,9 @@ from ember.optim.lr_scheduler import (
     SequentialLR,
     StepLR,
 )
-from ember.optim.optim import AdagradRMSProp, ClippedAdam, PyroOptim
+from ember.optim.distributed import DistributedOptimizer
+from ember.optim.horovod import HorovodOptimizer
+from ember.optim.optim import AdagradRMSProp, ClippedAdam, DCTAdam, PyroOptim
 from ember.optim.pytorch_optimizers import (
     ASGD,
     SGD,
@@ -53,7 +58,6 @@ from ember.optim.pytorch_optimizers import (
 
 __all__ = [
     "ASGD",
-    "SGD",
     "Adadelta",
     "Adafactor",
     "Adagrad",
@@ -67,7 +71,10 @@ __all__ = [
     "CosineAnnealingLR",
     "CosineAnnealingWarmRestarts",
     "CyclicLR",
+    "DCTAdam",
+    "DistributedOptimizer",
     "ExponentialLR",
+    "HorovodOptimizer",
     "LRScheduler",
     "LambdaLR",
     "LinearLR",
@@ -83,11 +90,15 @@ __all__ = [
     "RMSprop",
     "ReduceLROnPlateau",
     "Rprop",
+    "SGD",
     "SequentialLR",
     "SparseAdam",
     "StepLR",
     "adagrad_rmsprop",
     "clipped_adam",
+    "dct_adam",
+    "distributed",
+    "horovod",
     "lr_scheduler",
     "optim",
     "pytorch_optimizers",

@@ -21,6 +21,7 @@ from torch.serialization import MAP_LOCATION
 
 from ember.optim.adagrad_rmsprop import AdagradRMSProp as _AdagradRMSPropOptimizer
 from ember.optim.clipped_adam import ClippedAdam as _ClippedAdamOptimizer
+from ember.optim.dct_adam import DCTAdam as _DCTAdamOptimizer
 from ember.params.param_store import (
     module_from_param_with_module_name,
     normalize_param_name,
@@ -28,7 +29,7 @@ from ember.params.param_store import (
 )
 from ember.primitives import get_param_store
 
-__all__ = ["AdagradRMSProp", "ClippedAdam", "OptimArgs", "PyroOptim", "is_scheduler"]
+__all__ = ["AdagradRMSProp", "ClippedAdam", "DCTAdam", "OptimArgs", "PyroOptim", "is_scheduler"]
 
 OptimArgs: TypeAlias = dict[str, Any] | Callable[..., dict[str, Any]]
 """Keyword arguments for each parameter's optimizer, or a function of the parameter's name
@@ -216,3 +217,8 @@ def ClippedAdam(optim_args: OptimArgs) -> PyroOptim:
     'ClippedAdam'
     """
     return PyroOptim(_ClippedAdamOptimizer, optim_args)
+
+
+def DCTAdam(optim_args: OptimArgs) -> PyroOptim:
+    """Wrap :class:`ember.optim.dct_adam.DCTAdam` in a :class:`PyroOptim`."""
+    return PyroOptim(_DCTAdamOptimizer, optim_args)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from ember.poutine import runtime
 from ember.poutine.message import Message
 from ember.poutine.trace_struct import Trace
+from ember._util import warn_at_caller
 
 __all__ = [
     "all_escape",
@@ -17,6 +19,7 @@ __all__ = [
     "mc_extend",
     "prune_subsample_sites",
     "remove_subsample_sites",
+    "save_visualization",
     "site_is_factor",
     "site_is_subsample",
 ]
@@ -101,3 +104,35 @@ def all_escape(trace: Trace, msg: Message) -> bool:
     """Escape at every unobserved sample site not yet in ``trace``."""
     return _unseen_latent(trace, msg)
 
+
+
+def save_visualization(trace: Trace, graph_output: str) -> None:
+    """Deprecated: render a dense trace's sample sites with graphviz to ``graph_output`` + ``.pdf``.
+
+    Latent sites are salmon (half grey if reparameterized), observed ones green; subsample
+    sites are left out. Needs the ``graphviz`` package; prefer a model-rendering tool.
+
+    :param trace: a trace recorded with ``graph_type="dense"``.
+    :param graph_output: the output file name, without extension.
+    :raises ModuleNotFoundError: without ``graphviz`` (after the deprecation warning).
+    """
+    warn_at_caller("`save_visualization` function is deprecated and will be removed in a future version.")
+    graphviz = importlib.import_module("graphviz")
+    graph = graphviz.Digraph()
+    stochastic, reparameterized, observed = trace.stochastic_nodes, trace.reparameterized_nodes, trace.observation_nodes
+    for label, node in trace.nodes.items():
+        if site_is_subsample(node):
+            continue
+        if label in stochastic and label not in reparameterized:
+            color = "salmon"
+        elif label in reparameterized:
+            color = "lightgrey;.5:salmon"
+        elif label in observed:
+            color = "darkolivegreen3"
+        else:
+            continue
+        graph.node(label, label=label, shape="ellipse", style="filled", fillcolor=color)
+    for first, second in trace.edges:
+        if not (site_is_subsample(trace.nodes[first]) or site_is_subsample(trace.nodes[second])):
+            graph.edge(first, second)
+    graph.render(graph_output, view=False, cleanup=True)

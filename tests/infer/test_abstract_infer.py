@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -145,3 +146,44 @@ def test_marginals_hold_one_empirical_marginal_per_site() -> None:
     assert all(isinstance(m, EmpiricalMarginal) for m in marginals.empirical.values())
     assert marginals.support()["scale"].shape == (4, 2)
     assert list(Marginals(posterior).empirical) == ["_RETURN"]
+
+
+# ---------------------------------------------------------------------------------------------
+# TracePredictive (deprecated)
+
+
+def _predictive_program(b: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    def model(n: int) -> torch.Tensor:
+        loc = b.pyro.sample("loc", b.dist.Normal(0.0, 1.0))
+        with b.pyro.plate("N", n):
+            y: torch.Tensor = b.pyro.sample("y", b.dist.Normal(loc, 0.5), obs=torch.linspace(-1.0, 1.0, n))
+        return y
+
+    posterior = b.infer.Importance(model, num_samples=20).run(4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        predictive = b.infer.TracePredictive(model, posterior, num_samples=5).run(3)
+    marginal = predictive.marginal(["loc"]).empirical["loc"]
+    returns = torch.stack([tr.nodes["_RETURN"]["value"] for tr in predictive.exec_traces])
+    return marginal.mean, returns
+
+
+def test_trace_predictive_matches_pyro_and_resizes_plates_to_the_new_data() -> None:
+    with pytest.warns(FutureWarning, match="The `TracePredictive` class is deprecated"):
+        ember.infer.TracePredictive(lambda: None, Importance(lambda: None, num_samples=1), num_samples=1)
+    ours, theirs = run_both(_predictive_program, seed=9)
+    assert ours[1].shape == (5, 3)
+    assert torch.allclose(ours[0], theirs[0]) and torch.allclose(ours[1], theirs[1])
+
+
+def test_trace_predictive_keeps_only_the_kept_sites() -> None:
+    def model() -> None:
+        ember.sample("a", dist.Normal(0.0, 1.0))
+        ember.sample("b", dist.Normal(0.0, 1.0))
+
+    posterior = Importance(model, num_samples=3).run()
+    kept = {tr.nodes["a"]["value"].item() for tr in posterior.exec_traces}
+    with pytest.warns(FutureWarning):
+        predictive = ember.infer.TracePredictive(model, posterior, num_samples=4, keep_sites=["a"]).run()
+    for tr in predictive.exec_traces:
+        assert tr.nodes["a"]["value"].item() in kept

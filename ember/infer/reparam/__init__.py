@@ -6,16 +6,26 @@ changing the geometry inference works in without changing the model's distributi
 
 from ember.infer.reparam.discrete_cosine import DiscreteCosineReparam
 from ember.infer.reparam.loc_scale import LocScaleReparam
+from ember.infer.reparam.neutra import NeuTraReparam
 from ember.infer.reparam.reparam import Reparam, ReparamMessage, ReparamResult
+from ember.infer.reparam.softmax import GumbelSoftmaxReparam
+from ember.infer.reparam.strategies import AutoReparam, MinimalReparam, Strategy
+from ember.infer.reparam.studentt import StudentTReparam
 from ember.infer.reparam.transform import TransformReparam
 from ember.infer.reparam.unit_jacobian import UnitJacobianReparam
 
 __all__ = [
+    "AutoReparam",
     "DiscreteCosineReparam",
+    "GumbelSoftmaxReparam",
     "LocScaleReparam",
+    "MinimalReparam",
+    "NeuTraReparam",
     "Reparam",
     "ReparamMessage",
     "ReparamResult",
+    "Strategy",
+    "StudentTReparam",
     "TransformReparam",
     "UnitJacobianReparam",
 ]

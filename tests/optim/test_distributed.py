@@ -1,0 +1,83 @@
+"""DistributedOptimizer: two gloo processes on loopback keep equal params, the steps of the
+full-data gradient; mismatched params raise on both; no process group, a clear error."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import ember
+import ember.distributions as dist
+from ember.infer import SVI, Trace_ELBO
+from ember.optim import SGD, Adam, DistributedOptimizer
+from tests.optim._distributed_worker import SHARDS, STEPS, guide, model
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_two_processes_take_the_steps_of_the_full_data_gradient(tmp_path: Path) -> None:
+    port = _free_port()
+    outs = [tmp_path / f"rank{rank}.pt" for rank in range(2)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.optim._distributed_worker", str(rank), "2", str(port), str(outs[rank])],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        for rank in range(2)
+    ]
+    try:
+        logs = [p.communicate(timeout=90)[0].decode() for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in procs] == [0, 0], logs
+    results = [torch.load(out) for out in outs]
+    assert torch.equal(results[0]["loc"], results[1]["loc"]) and torch.equal(results[0]["scale"], results[1]["scale"])
+
+    # One process on the mean of the two shards' losses takes exactly these steps.
+    ember.clear_param_store()
+    svi = SVI(_mean_of_shards, guide, SGD({"lr": 0.1}), Trace_ELBO())
+    for _ in range(STEPS):
+        svi.step(torch.zeros(0))
+    for name in ("loc", "scale"):
+        assert torch.allclose(results[0][name], ember.param(name).detach(), rtol=1e-6), name
+
+    for result in results:
+        message = result["error"]
+        assert isinstance(message, str)
+        assert "'extra': rank 0: missing, rank 1: shape [2] torch.float32" in message
+        assert "'loc2': rank 0: shape [1] torch.float32, rank 1: shape [2] torch.float32" in message
+        assert "'loc'" not in message
+        # The failed step moved nothing.
+        assert torch.equal(result["loc_after_error"], results[0]["loc"])
+
+
+def _mean_of_shards(unused: torch.Tensor) -> None:
+    loc = ember.param("loc", torch.tensor(0.0))
+    scale = ember.param("scale", torch.tensor(1.0), constraint=dist.constraints.positive)
+    for i, shard in enumerate(SHARDS):
+        with ember.poutine.scale(scale=1.0 / len(SHARDS)), ember.plate(f"data{i}", len(shard)):
+            ember.sample(f"x{i}", dist.Normal(loc, scale), obs=shard)
+
+
+def test_without_a_process_group_the_error_says_how_to_start_one() -> None:
+    assert not torch.distributed.is_initialized()
+    with pytest.raises(RuntimeError, match=r"needs an initialised torch.distributed process group.*init_process_group\(backend='gloo'.*torchrun"):
+        DistributedOptimizer(Adam({"lr": 0.1}))
+    with pytest.raises(RuntimeError, match="process group"):
+        SVI(model, guide, DistributedOptimizer(Adam({"lr": 0.1})), Trace_ELBO())
