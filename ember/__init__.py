@@ -37,6 +37,7 @@ from ember._util import get_rng_state, set_rng_seed, set_rng_state
 # Like ``import pyro``, ``import ember`` makes the inference, optimizer and module
 # subpackages available as attributes; they build on the primitives above.
 from ember import infer, nn, optim, util  # isort: skip
+from ember.infer.inspect import render_model  # isort: skip
 
 __version__ = "0.1.0"
 
@@ -66,6 +67,7 @@ __all__ = [
     "plate_stack",
     "poutine",
     "random_module",
+    "render_model",
     "sample",
     "set_rng_seed",
     "set_rng_state",
