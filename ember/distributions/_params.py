@@ -1,0 +1,42 @@
+"""Expansion of distributions whose state is a few batch-shaped parameter tensors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+import torch
+from torch.types import _size
+
+from ember.distributions._common import new_instance
+
+__all__ = ["expand_parameters"]
+
+_D = TypeVar("_D", bound=torch.distributions.Distribution)
+
+
+def expand_parameters(
+    dist: _D,
+    cls: type[torch.distributions.Distribution],
+    instance: Any,
+    batch_shape: _size,
+    names: Iterable[str],
+) -> _D:
+    """The result of ``dist.expand(batch_shape)`` for a distribution of scalar parameters.
+
+    Each attribute in ``names`` is expanded to ``batch_shape``; validation is not repeated
+    but the setting is copied.
+
+    :param dist: the distribution being expanded.
+    :param cls: the class whose ``expand`` is running.
+    :param instance: the instance a subclass's ``expand`` already allocated, if any.
+    :param batch_shape: the new batch shape.
+    :param names: the parameter attributes.
+    """
+    new: _D = new_instance(dist, cls, instance)
+    shape = torch.Size(batch_shape)
+    for name in names:
+        setattr(new, name, getattr(dist, name).expand(shape))
+    torch.distributions.Distribution.__init__(new, shape, dist.event_shape, validate_args=False)
+    new._validate_args = dist._validate_args
+    return new
