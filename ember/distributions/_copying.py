@@ -75,7 +75,7 @@ class _TensorMappingMemo(dict[int, Any]):
         self._fn = fn
         self._objects = objects
 
-    def get(self, key: int, default: Any = None) -> Any:  # type: ignore[override]  # deepcopy's lookup
+    def get(self, key: int, default: Any = None) -> Any:
         result = super().get(key, default)
         if result is default:
             original = self._objects.get(key)
@@ -148,7 +148,8 @@ class _WeakMethod(Generic[_S, _P, _R]):
 
     def __init__(self, fn: Callable[Concatenate[_S, _P], _R]) -> None:
         self._fn = fn
-        functools.update_wrapper(self, fn)
+        self.__doc__ = fn.__doc__
+        self.__name__ = getattr(fn, "__name__", "weakmethod")
 
     @overload
     def __get__(self, obj: None, owner: type | None = None) -> _WeakMethod[_S, _P, _R]: ...

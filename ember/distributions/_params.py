@@ -10,9 +10,27 @@ from torch.types import _size
 
 from ember.distributions._common import new_instance
 
-__all__ = ["expand_parameters"]
+__all__ = ["as_torch", "broadcast_tensors", "expand_parameters"]
 
 _D = TypeVar("_D", bound=torch.distributions.Distribution)
+
+
+def as_torch(dist: object) -> torch.distributions.Distribution:
+    """``dist`` seen as the torch distribution every Ember distribution is at runtime.
+
+    :param dist: an Ember (or torch) distribution.
+    """
+    assert isinstance(dist, torch.distributions.Distribution), type(dist)
+    return dist
+
+
+def broadcast_tensors(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """:func:`torch.broadcast_tensors`, typed.
+
+    :param tensors: the tensors to broadcast together.
+    """
+    result: tuple[torch.Tensor, ...] = torch.broadcast_tensors(*tensors)  # type: ignore[no-untyped-call]  # torch: unannotated
+    return result
 
 
 def expand_parameters(

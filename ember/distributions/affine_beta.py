@@ -50,7 +50,7 @@ class AffineBeta(TransformedDistribution):
         validate_args: bool | None = None,
     ) -> None:
         base_dist = Beta(concentration1, concentration0, validate_args=validate_args)
-        transform = AffineTransform(loc=loc, scale=scale)  # type: ignore[no-untyped-call]  # torch: unannotated
+        transform = AffineTransform(loc=loc, scale=scale)
         super().__init__(base_dist, transform, validate_args=validate_args)
 
     @classmethod
@@ -113,12 +113,16 @@ class AffineBeta(TransformedDistribution):
     @property
     def loc(self) -> torch.Tensor:
         """The lower end of the interval."""
-        return torch.as_tensor(self.transforms[0].loc)  # type: ignore[attr-defined]  # an AffineTransform
+        transform = self.transforms[0]
+        assert isinstance(transform, AffineTransform)
+        return torch.as_tensor(transform.loc)
 
     @property
     def scale(self) -> torch.Tensor:
         """The length of the interval."""
-        return torch.as_tensor(self.transforms[0].scale)  # type: ignore[attr-defined]  # an AffineTransform
+        transform = self.transforms[0]
+        assert isinstance(transform, AffineTransform)
+        return torch.as_tensor(transform.scale)
 
     @property
     def low(self) -> torch.Tensor:
@@ -133,9 +137,11 @@ class AffineBeta(TransformedDistribution):
     @property
     def mean(self) -> torch.Tensor:
         """``loc + scale * c1 / (c1 + c0)``."""
-        return self.loc + self.scale * self.base_dist.mean
+        base_mean: torch.Tensor = self.base_dist.mean
+        return self.loc + self.scale * base_mean
 
     @property
     def variance(self) -> torch.Tensor:
         """``scale**2`` times the Beta variance."""
-        return self.scale.pow(2) * self.base_dist.variance
+        base_variance: torch.Tensor = self.base_dist.variance
+        return self.scale.pow(2) * base_variance

@@ -134,7 +134,7 @@ class SoftAsymmetricLaplace(_SkewedLaplaceBase):
     :param validate_args: whether to validate the parameters and values.
 
     >>> SoftAsymmetricLaplace(0.0, 1.0).log_prob(torch.tensor(0.0))
-    tensor(-1.0576)
+    tensor(-1.3410)
     """
 
     arg_constraints = {

@@ -15,6 +15,7 @@ from torch.distributions import constraints
 from torch.types import _size
 
 from ember.distributions._common import new_instance
+from ember.distributions._params import broadcast_tensors
 from ember.distributions.torch import Beta, Binomial, Dirichlet, Gamma, Multinomial, Poisson
 from ember.distributions.torch_distribution import TorchDistribution
 from ember.distributions.util import broadcast_all, broadcast_shape
@@ -136,7 +137,7 @@ def _log_beta_with_count(
     # log(value * B(value, alpha)): zero where value == 0, which the sparse path skips.
     if not is_sparse:
         return torch.lgamma(1 + value) + torch.lgamma(alpha) - torch.lgamma(value + alpha)
-    value, alpha = torch.broadcast_tensors(value, alpha)
+    value, alpha = broadcast_tensors(value, alpha)
     nonzero = value != 0
     result = torch.zeros_like(value)
     v, a = value[nonzero], alpha[nonzero]
@@ -272,7 +273,7 @@ class GammaPoisson(TorchDistribution):
     ) -> None:
         concentration, rate = broadcast_all(concentration, rate)
         self._gamma = Gamma(concentration, rate, validate_args=False)
-        self._gamma._validate_args = validate_args
+        self._gamma._validate_args = bool(validate_args)
         super().__init__(self._gamma.batch_shape, validate_args=validate_args)
 
     @property

@@ -24,8 +24,8 @@ class FoldedDistribution(TransformedDistribution):
     :raises ValueError: if the base distribution has a nonempty event shape.
 
     >>> import ember.distributions as dist
-    >>> FoldedDistribution(dist.Normal(0.0, 1.0)).log_prob(torch.tensor(0.0))
-    tensor(-0.2258)
+    >>> FoldedDistribution(dist.Normal(0.0, 1.0)).log_prob(torch.tensor(1.0))
+    tensor(-0.7258)
     """
 
     support = constraints.positive
@@ -55,4 +55,5 @@ class FoldedDistribution(TransformedDistribution):
             self._validate_sample(value)
         dim = max(len(self.batch_shape), value.dim())
         signs = value.new_tensor([1.0, -1.0]).reshape((2,) + (1,) * dim)
-        return self.base_dist.log_prob(signs * value).logsumexp(0)
+        log_probs: torch.Tensor = self.base_dist.log_prob(signs * value)
+        return log_probs.logsumexp(0)

@@ -37,7 +37,7 @@ class LogNormalNegativeBinomial(TorchDistribution):
     """
 
     arg_constraints = {
-        "total_count": constraints.greater_than_eq(0),
+        "total_count": constraints.greater_than_eq(0),  # type: ignore[no-untyped-call]  # torch: unannotated
         "logits": constraints.real,
         "multiplicative_noise_scale": constraints.positive,
     }

@@ -9,6 +9,7 @@ from torch.distributions import constraints
 from torch.types import _size
 
 from ember.distributions._common import new_instance
+from ember.distributions._params import as_torch
 from ember.distributions.torch_distribution import TorchDistribution, TorchDistributionMixin
 from ember.distributions.util import broadcast_shape
 
@@ -40,8 +41,8 @@ class MaskedConstraint(constraints.Constraint):
 
     def check(self, value: torch.Tensor) -> torch.Tensor:
         """Check each entry against the constraint its mask entry selects."""
-        result0 = self.constraint0.check(value)
-        result1 = self.constraint1.check(value)
+        result0: torch.Tensor = self.constraint0.check(value)  # type: ignore[no-untyped-call]  # torch: unannotated
+        result1: torch.Tensor = self.constraint1.check(value)  # type: ignore[no-untyped-call]  # torch: unannotated
         return torch.where(self.mask.expand(result0.shape), result1, result0)
 
 
@@ -96,13 +97,15 @@ class MaskedMixture(TorchDistribution):
             component0 = component0.expand(batch_shape)
         if component1.batch_shape != batch_shape:
             component1 = component1.expand(batch_shape)
-        self.mask = mask
+        self._selector = mask
+        # Pyro keeps the mask in ``.mask``, shadowing the ``mask()`` combinator on instances.
+        self.__dict__["mask"] = mask
         self.component0 = component0
         self.component1 = component1
         super().__init__(batch_shape, component0.event_shape, validate_args)
         # This distribution checks values once; the components need not check them again.
-        self.component0._validate_args = False
-        self.component1._validate_args = False
+        as_torch(self.component0)._validate_args = False
+        as_torch(self.component1)._validate_args = False
 
     @property
     # torch declares a class attribute, which this read-only property narrows
@@ -113,10 +116,12 @@ class MaskedMixture(TorchDistribution):
     @constraints.dependent_property
     def support(self) -> Any:
         """The components' common support, or a :class:`MaskedConstraint` of the two."""
-        support0, support1 = self.component0.support, self.component1.support
+        support0 = as_torch(self.component0).support
+        support1 = as_torch(self.component1).support
         if support0 is support1:
             return support0
-        return MaskedConstraint(self.mask, support0, support1)
+        assert support0 is not None and support1 is not None
+        return MaskedConstraint(self._selector, support0, support1)
 
     def expand(self, batch_shape: _size, _instance: Any = None) -> Self:
         """Expand the mask and both components to ``batch_shape``.
@@ -128,7 +133,7 @@ class MaskedMixture(TorchDistribution):
         shape = torch.Size(batch_shape)
         MaskedMixture.__init__(
             new,
-            self.mask.expand(shape),
+            self._selector.expand(shape),
             self.component0.expand(shape),
             self.component1.expand(shape),
             validate_args=False,
@@ -137,8 +142,10 @@ class MaskedMixture(TorchDistribution):
         return new
 
     def _event_mask(self, sample_shape: _size) -> torch.Tensor:
-        mask = self.mask.reshape(self.mask.shape + (1,) * self.event_dim)
-        return mask.expand(torch.Size(sample_shape) + self.shape())
+        return self._event_selector().expand(torch.Size(sample_shape) + self.shape())
+
+    def _event_selector(self) -> torch.Tensor:
+        return self._selector.reshape(self._selector.shape + (1,) * self.event_dim)
 
     def sample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
         """Draw both components and keep each entry from the one the mask selects."""
@@ -157,17 +164,16 @@ class MaskedMixture(TorchDistribution):
         if self._validate_args:
             self._validate_sample(value)
         return torch.where(
-            self.mask, self.component1.log_prob(value), self.component0.log_prob(value)
+            self._selector, self.component1.log_prob(value), self.component0.log_prob(value)
         )
 
     @property
     def mean(self) -> torch.Tensor:
         """The selected component's mean."""
-        mask = self.mask.reshape(self.mask.shape + (1,) * self.event_dim)
-        return torch.where(mask, self.component1.mean, self.component0.mean)
+        return torch.where(self._event_selector(), self.component1.mean, self.component0.mean)
 
     @property
     def variance(self) -> torch.Tensor:
         """The selected component's variance."""
-        mask = self.mask.reshape(self.mask.shape + (1,) * self.event_dim)
-        return torch.where(mask, self.component1.variance, self.component0.variance)
+        selector = self._event_selector()
+        return torch.where(selector, self.component1.variance, self.component0.variance)

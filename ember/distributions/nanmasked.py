@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ember.distributions._params import broadcast_tensors
 from ember.distributions.torch import MultivariateNormal, Normal
 
 __all__ = ["NanMaskedMultivariateNormal", "NanMaskedNormal"]
@@ -23,7 +24,7 @@ class NanMaskedNormal(Normal):
         observed = value.isfinite()
         if observed.all():
             return super().log_prob(value)
-        value, observed, loc, scale = torch.broadcast_tensors(value, observed, self.loc, self.scale)
+        value, observed, loc, scale = broadcast_tensors(value, observed, self.loc, self.scale)
         result = value.new_zeros(value.shape)
         if observed.any():
             marginal = Normal(loc[observed], scale[observed], validate_args=False)
@@ -48,7 +49,7 @@ class NanMaskedMultivariateNormal(MultivariateNormal):
         observed = value.isfinite()
         if observed.all():
             return super().log_prob(value)
-        value, observed, loc = torch.broadcast_tensors(value, observed, self.loc)
+        value, observed, loc = broadcast_tensors(value, observed, self.loc)
         size = value.shape[-1]
         cov = self.covariance_matrix.expand(loc.shape + (size,))
         result_shape = value.shape[:-1]
@@ -56,7 +57,7 @@ class NanMaskedMultivariateNormal(MultivariateNormal):
         value, observed = value.reshape(rows, size), observed.reshape(rows, size)
         loc, cov = loc.reshape(rows, size), cov.reshape(rows, size, size)
         result = value.new_zeros(rows)
-        patterns, which = observed.unique(dim=0, return_inverse=True)
+        patterns, which = observed.unique(dim=0, return_inverse=True)  # type: ignore[no-untyped-call]  # torch: unannotated
         for index, pattern in enumerate(patterns):
             if not pattern.any():
                 continue

@@ -58,7 +58,7 @@ class RelaxedOneHotCategoricalStraightThrough(RelaxedOneHotCategorical):
     def rsample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
         """A one-hot sample whose gradient is that of the relaxed sample."""
         soft = clamp_probs(super().rsample(sample_shape))
-        hard: torch.Tensor = _QuantizeCategorical.apply(soft)
+        hard: torch.Tensor = _QuantizeCategorical.apply(soft)  # type: ignore[no-untyped-call]  # torch: unannotated
         return hard
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
@@ -82,7 +82,7 @@ class RelaxedBernoulliStraightThrough(RelaxedBernoulli):
     def rsample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
         """A ``{0, 1}`` sample whose gradient is that of the relaxed sample."""
         soft = clamp_probs(super().rsample(sample_shape))
-        hard: torch.Tensor = _QuantizeBernoulli.apply(soft)
+        hard: torch.Tensor = _QuantizeBernoulli.apply(soft)  # type: ignore[no-untyped-call]  # torch: unannotated
         return hard
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:

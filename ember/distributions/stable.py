@@ -9,7 +9,7 @@ import torch
 from torch.distributions import constraints
 from torch.types import _size
 
-from ember.distributions._params import expand_parameters
+from ember.distributions._params import broadcast_tensors, expand_parameters
 from ember.distributions.stable_log_prob import stable_log_prob
 from ember.distributions.torch_distribution import TorchDistribution
 from ember.distributions.util import broadcast_all
@@ -76,8 +76,8 @@ class Stable(TorchDistribution):
     :raises ValueError: if ``coords`` is neither.
 
     >>> d = Stable(torch.tensor(2.0), torch.tensor(0.0))
-    >>> d.variance, d.log_prob(torch.tensor(0.0))  # Normal(0, sqrt(2))
-    (tensor(2.), tensor(-1.2655))
+    >>> d.variance, d.log_prob(torch.tensor(1.0))  # Normal(0, sqrt(2)): -1.5155
+    (tensor(2.), tensor(-1.5155))
     """
 
     has_rsample = True
@@ -122,7 +122,7 @@ class Stable(TorchDistribution):
             self._validate_sample(value)
         x = ((value - self.loc) / self.scale).double()
         alpha, beta = self.stability.double(), self.skew.double()
-        alpha, beta, x = torch.broadcast_tensors(alpha, beta, x)
+        alpha, beta, x = broadcast_tensors(alpha, beta, x)
         if self.coords == "S":
             x = torch.where(alpha == 1, x, x - beta * (_HALF_PI * alpha).tan())
         return stable_log_prob(alpha, beta, x).to(value.dtype) - self.scale.log()

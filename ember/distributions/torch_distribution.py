@@ -112,7 +112,7 @@ class TorchDistribution(torch.distributions.Distribution, TorchDistributionMixin
         :param batch_shape: the new batch shape.
         :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
         """
-        if not isinstance(self, TorchDistribution):
+        if TorchDistribution not in type(self).__mro__:
             return ExpandedDistribution(self, batch_shape)
         try:
             # torch leaves expand unannotated

@@ -14,6 +14,7 @@ from typing import Any, TypeVar, overload
 
 import torch
 from torch import logsumexp as logsumexp
+from torch.jit._trace import TracerWarning
 
 from ember.distributions._copying import copy_docs_from as copy_docs_from
 from ember.distributions._copying import deep_to as deep_to
@@ -217,11 +218,11 @@ def ignore_jit_warnings(
         return
     with warnings.catch_warnings():
         if filter is None:
-            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", category=TracerWarning)
         else:
             for entry in filter:
                 message, category = (
-                    entry if isinstance(entry, tuple) else (entry, torch.jit.TracerWarning)
+                    entry if isinstance(entry, tuple) else (entry, TracerWarning)
                 )
                 warnings.filterwarnings("ignore", category=category, message=message)
         yield
@@ -234,7 +235,7 @@ def torch_jit_script_if_tracing(fn: _F) -> _F:
 
     :param fn: the function.
     """
-    result: _F = torch.jit.script_if_tracing(fn)
+    result: _F = torch.jit.script_if_tracing(fn)  # type: ignore[no-untyped-call]  # torch: unannotated
     return result
 
 

@@ -11,6 +11,7 @@ from torch.nn.functional import softplus
 from torch.types import _size
 
 from ember.distributions._common import new_instance
+from ember.distributions._params import as_torch
 from ember.distributions.torch import NegativeBinomial, Poisson
 from ember.distributions.torch_distribution import TorchDistribution, TorchDistributionMixin
 from ember.distributions.util import broadcast_shape
@@ -66,7 +67,7 @@ class ZeroInflatedDistribution(TorchDistribution):
     @constraints.dependent_property
     def support(self) -> Any:
         """The base distribution's support."""
-        return self.base_dist.support
+        return as_torch(self.base_dist).support
 
     @lazy_property
     def gate(self) -> torch.Tensor:
@@ -164,7 +165,7 @@ class ZeroInflatedPoisson(ZeroInflatedDistribution):
         validate_args: bool | None = None,
     ) -> None:
         base_dist = Poisson(rate=rate, validate_args=False)
-        base_dist._validate_args = validate_args
+        base_dist._validate_args = bool(validate_args)
         super().__init__(base_dist, gate=gate, gate_logits=gate_logits, validate_args=validate_args)
 
     @property
@@ -191,8 +192,8 @@ class ZeroInflatedNegativeBinomial(ZeroInflatedDistribution):
     """
 
     arg_constraints = {
-        "total_count": constraints.greater_than_eq(0),
-        "probs": constraints.half_open_interval(0.0, 1.0),
+        "total_count": constraints.greater_than_eq(0),  # type: ignore[no-untyped-call]  # torch: unannotated
+        "probs": constraints.half_open_interval(0.0, 1.0),  # type: ignore[no-untyped-call]  # torch: unannotated
         "logits": constraints.real,
         "gate": constraints.unit_interval,
         "gate_logits": constraints.real,
@@ -212,7 +213,7 @@ class ZeroInflatedNegativeBinomial(ZeroInflatedDistribution):
         base_dist = NegativeBinomial(
             total_count=total_count, probs=probs, logits=logits, validate_args=False
         )
-        base_dist._validate_args = validate_args
+        base_dist._validate_args = bool(validate_args)
         super().__init__(base_dist, gate=gate, gate_logits=gate_logits, validate_args=validate_args)
 
     @property
