@@ -59,7 +59,8 @@ class BetaBinomial(TorchDistribution):
         concentration1, concentration0, total_count = broadcast_all(
             concentration1, concentration0, total_count
         )
-        self._beta = Beta(concentration1, concentration0)
+        # This distribution validates the parameters under its own name.
+        self._beta = Beta(concentration1, concentration0, validate_args=False)
         self.total_count = total_count
         super().__init__(self._beta.batch_shape, validate_args=validate_args)
 
@@ -182,7 +183,7 @@ class DirichletMultinomial(TorchDistribution):
             total_count = total_count.expand(batch_shape)
         else:
             total_count = concentration.new_tensor(total_count)
-        self._dirichlet = Dirichlet(concentration)
+        self._dirichlet = Dirichlet(concentration, validate_args=False)
         self.total_count = total_count
         self.is_sparse = is_sparse
         super().__init__(batch_shape, event_shape, validate_args=validate_args)

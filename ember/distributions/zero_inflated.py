@@ -123,8 +123,9 @@ class ZeroInflatedDistribution(TorchDistribution):
         """
         new: Self = new_instance(self, type(self), _instance)
         shape = torch.Size(batch_shape)
+        # Once one parameterization has derived the other lazily both are cached; pass one.
         gate = self.gate.expand(shape) if "gate" in self.__dict__ else None
-        logits = self.gate_logits.expand(shape) if "gate_logits" in self.__dict__ else None
+        logits = None if gate is not None else self.gate_logits.expand(shape)
         ZeroInflatedDistribution.__init__(
             new,
             self.base_dist.expand(shape),
