@@ -14,7 +14,6 @@ import functools
 import math
 from collections.abc import Callable
 
-import numpy as np
 import torch
 
 __all__ = ["stable_log_prob"]
@@ -33,10 +32,13 @@ _HALF_PI = math.pi / 2
 
 @functools.lru_cache(maxsize=4)
 def _legendre(num_points: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    nodes, weights = np.polynomial.legendre.leggauss(num_points)
-    half_nodes = torch.as_tensor(nodes, dtype=torch.float64, device=device) * 0.5
-    log_weights = torch.as_tensor(np.log(weights), dtype=torch.float64, device=device)
-    return half_nodes, log_weights
+    """Half the Gauss-Legendre nodes on ``[-1, 1]`` and the log weights (Golub-Welsch)."""
+    k = torch.arange(1, num_points, dtype=torch.float64)
+    off_diagonal = k / (4 * k**2 - 1).sqrt()
+    jacobi = torch.diag(off_diagonal, 1) + torch.diag(off_diagonal, -1)
+    nodes, vectors = torch.linalg.eigh(jacobi)
+    log_weights = (2 * vectors[0] ** 2).log()
+    return (nodes * 0.5).to(device), log_weights.to(device)
 
 
 def _log_integrate(

@@ -23,6 +23,12 @@ pyro_dist: Any = importlib.import_module("pyro.distributions")
 _ALPHA = 1e-4
 
 
+def in_support(d: Any, value: torch.Tensor) -> bool:
+    """Whether every entry of ``value`` lies in ``d.support``."""
+    result: torch.Tensor = d.support.check(value)
+    return bool(result.all())
+
+
 def assert_close(actual: torch.Tensor, expected: torch.Tensor, atol: float = 1e-5) -> None:
     """Same shape and values within ``atol`` (infinities must agree, NaNs must coincide)."""
     assert actual.shape == expected.shape, (actual.shape, expected.shape)

@@ -31,6 +31,7 @@ def test_score_parts_carry_the_acceptance_score_function() -> None:
     d = _exponential_from_gamma_proposal(rate)
     x = d.rsample()
     parts = d.score_parts(x)
+    assert isinstance(parts.score_function, torch.Tensor)
     assert_close(parts.score_function, -x * rate / 2 - math.log(0.5))
     assert_close(parts.log_prob, d.log_prob(x))
     assert parts.entropy_term is parts.log_prob

@@ -198,7 +198,7 @@ def test_broadcast_all_gather_scalar_like_eye_like_match_pyro() -> None:
 def test_detach_and_deep_to_map_every_tensor_once() -> None:
     x = torch.ones(2, requires_grad=True)
     module = torch.nn.Linear(2, 1)
-    obj = {"a": x, "b": [x, (x * 2,)], "m": module, "n": 3}
+    obj: dict[str, Any] = {"a": x, "b": [x, (x * 2,)], "m": module, "n": 3}
     detached = util.detach(obj)
     assert not detached["a"].requires_grad and detached["a"] is detached["b"][0]
     assert detached["n"] == 3 and detached["a"].data_ptr() == x.data_ptr()
@@ -230,7 +230,7 @@ def test_weakmethod_binds_weakly_and_refuses_overwrites() -> None:
         callback(1)
     bar = Foo()
     with pytest.raises(AttributeError, match="cannot overwrite weakmethod _callback"):
-        bar._callback = lambda x: x  # type: ignore[assignment, method-assign]
+        bar._callback = lambda x: x
 
 
 def test_copy_docs_from_fills_only_missing_docs() -> None:
@@ -263,5 +263,5 @@ def test_jit_helpers() -> None:
 
     scripted = util.torch_jit_script_if_tracing(double)
     torch.testing.assert_close(scripted(torch.ones(2)), torch.full((2,), 2.0))
-    traced = torch.jit.trace(lambda x: scripted(x) + 1, (torch.ones(2),))
+    traced = torch.jit.trace(lambda x: scripted(x) + 1, (torch.ones(2),))  # type: ignore[no-untyped-call]  # torch: unannotated
     torch.testing.assert_close(traced(torch.ones(2)), torch.full((2,), 3.0))
