@@ -12,10 +12,11 @@ from typing import Any, Self
 
 import torch
 from torch.distributions import constraints
+from torch.distributions.utils import lazy_property
 from torch.types import _size
 
 from ember.distributions._common import new_instance
-from ember.distributions._params import broadcast_tensors
+from ember.distributions._params import broadcast_tensors, expand_parameters
 from ember.distributions.torch import Beta, Binomial, Dirichlet, Gamma, Multinomial, Poisson
 from ember.distributions.torch_distribution import TorchDistribution
 from ember.distributions.util import broadcast_all, broadcast_shape
@@ -56,23 +57,15 @@ class BetaBinomial(TorchDistribution):
         total_count: torch.Tensor | float = 1,
         validate_args: bool | None = None,
     ) -> None:
-        concentration1, concentration0, total_count = broadcast_all(
+        self.concentration1, self.concentration0, self.total_count = broadcast_all(
             concentration1, concentration0, total_count
         )
-        # This distribution validates the parameters under its own name.
-        self._beta = Beta(concentration1, concentration0, validate_args=False)
-        self.total_count = total_count
-        super().__init__(self._beta.batch_shape, validate_args=validate_args)
+        super().__init__(self.concentration1.shape, validate_args=validate_args)
 
-    @property
-    def concentration1(self) -> torch.Tensor:
-        """The Beta prior's ``alpha``."""
-        return self._beta.concentration1
-
-    @property
-    def concentration0(self) -> torch.Tensor:
-        """The Beta prior's ``beta``."""
-        return self._beta.concentration0
+    @lazy_property
+    def _beta(self) -> Beta:
+        # Built only to sample: torch's Beta stacks its parameters, a copy log_prob avoids.
+        return Beta(self.concentration1, self.concentration0, validate_args=False)
 
     def expand(self, batch_shape: _size, _instance: Any = None) -> Self:
         """Expand the parameters to ``batch_shape``.
@@ -80,13 +73,8 @@ class BetaBinomial(TorchDistribution):
         :param batch_shape: the new batch shape.
         :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
         """
-        new: Self = new_instance(self, BetaBinomial, _instance)
-        shape = torch.Size(batch_shape)
-        new._beta = self._beta.expand(shape)
-        new.total_count = self.total_count.expand(shape)
-        TorchDistribution.__init__(new, shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        names = ("concentration1", "concentration0", "total_count")
+        return expand_parameters(self, BetaBinomial, _instance, batch_shape, names)
 
     def sample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
         """Draw a Beta probability, then a binomial count with it."""
@@ -106,13 +94,15 @@ class BetaBinomial(TorchDistribution):
     @property
     def mean(self) -> torch.Tensor:
         """``total_count * c1 / (c1 + c0)``."""
-        return self._beta.mean * self.total_count
+        return self.concentration1 / (self.concentration1 + self.concentration0) * self.total_count
 
     @property
     def variance(self) -> torch.Tensor:
         """``n p (1 - p) (c1 + c0 + n) / (c1 + c0 + 1)`` with ``p = c1 / (c1 + c0)``."""
         total = self.concentration0 + self.concentration1
-        return self._beta.variance * self.total_count * (total + self.total_count)
+        p = self.concentration1 / total
+        n = self.total_count
+        return n * p * (1 - p) * (total + n) / (total + 1)
 
     def enumerate_support(self, expand: bool = True) -> torch.Tensor:
         """The counts ``0, ..., total_count`` along a new leftmost dimension.
@@ -272,20 +262,13 @@ class GammaPoisson(TorchDistribution):
         rate: torch.Tensor | float,
         validate_args: bool | None = None,
     ) -> None:
-        concentration, rate = broadcast_all(concentration, rate)
-        self._gamma = Gamma(concentration, rate, validate_args=False)
-        self._gamma._validate_args = bool(validate_args)
-        super().__init__(self._gamma.batch_shape, validate_args=validate_args)
+        self.concentration, self.rate = broadcast_all(concentration, rate)
+        super().__init__(self.concentration.shape, validate_args=validate_args)
 
-    @property
-    def concentration(self) -> torch.Tensor:
-        """The Gamma shape."""
-        return self._gamma.concentration
-
-    @property
-    def rate(self) -> torch.Tensor:
-        """The Gamma rate."""
-        return self._gamma.rate
+    @lazy_property
+    def _gamma(self) -> Gamma:
+        # Built only to sample, which keeps construction and log_prob cheap.
+        return Gamma(self.concentration, self.rate, validate_args=False)
 
     def expand(self, batch_shape: _size, _instance: Any = None) -> Self:
         """Expand the parameters to ``batch_shape``.
@@ -293,12 +276,8 @@ class GammaPoisson(TorchDistribution):
         :param batch_shape: the new batch shape.
         :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
         """
-        new: Self = new_instance(self, GammaPoisson, _instance)
-        shape = torch.Size(batch_shape)
-        new._gamma = self._gamma.expand(shape)
-        TorchDistribution.__init__(new, shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        names = ("concentration", "rate")
+        return expand_parameters(self, GammaPoisson, _instance, batch_shape, names)
 
     def sample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
         """Draw a Gamma rate, then a Poisson count with it."""

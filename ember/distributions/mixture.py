@@ -142,7 +142,8 @@ class MaskedMixture(TorchDistribution):
         return new
 
     def _event_mask(self, sample_shape: _size) -> torch.Tensor:
-        return self._event_selector().expand(torch.Size(sample_shape) + self.shape())
+        # torch.where broadcasts the mask over sample dimensions; no expanded view needed.
+        return self._event_selector()
 
     def _event_selector(self) -> torch.Tensor:
         return self._selector.reshape(self._selector.shape + (1,) * self.event_dim)
