@@ -61,7 +61,9 @@ class ZeroInflatedDistribution(TorchDistribution):
             assert gate_logits is not None
             batch_shape = torch.Size(broadcast_shape(gate_logits.shape, base_dist.batch_shape))
             self.gate_logits = gate_logits.expand(batch_shape)
-        self.base_dist = base_dist.expand(batch_shape)
+        if base_dist.batch_shape != batch_shape:
+            base_dist = base_dist.expand(batch_shape)
+        self.base_dist = base_dist
         super().__init__(batch_shape, torch.Size(), validate_args)
 
     @constraints.dependent_property
