@@ -32,13 +32,26 @@ _HALF_PI = math.pi / 2
 
 @functools.lru_cache(maxsize=4)
 def _legendre(num_points: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Half the Gauss-Legendre nodes on ``[-1, 1]`` and the log weights (Golub-Welsch)."""
-    k = torch.arange(1, num_points, dtype=torch.float64)
-    off_diagonal = k / (4 * k**2 - 1).sqrt()
-    jacobi = torch.diag(off_diagonal, 1) + torch.diag(off_diagonal, -1)
-    nodes, vectors = torch.linalg.eigh(jacobi)
-    log_weights = (2 * vectors[0] ** 2).log()
-    return (nodes * 0.5).to(device), log_weights.to(device)
+    """Half the Gauss-Legendre nodes on ``[-1, 1]`` and the log weights.
+
+    Newton's method on ``P_n`` from the asymptotic guesses, with ``P_n`` and its derivative
+    from the three-term recurrence: a few milliseconds, against a second for the
+    eigenvalue method at 501 points.
+    """
+    n = num_points
+    i = torch.arange(1, n + 1, dtype=torch.float64)
+    x = torch.cos(math.pi * (i - 0.25) / (n + 0.5))
+    for _ in range(100):
+        previous, current = torch.ones_like(x), x.clone()
+        for k in range(2, n + 1):
+            previous, current = current, ((2 * k - 1) * x * current - (k - 1) * previous) / k
+        derivative = n * (x * current - previous) / (x * x - 1)
+        step = current / derivative
+        x = x - step
+        if float(step.abs().max()) < 1e-15:
+            break
+    log_weights = math.log(2) - torch.log((1 - x * x) * derivative * derivative)
+    return (x.flip(0) * 0.5).to(device), log_weights.flip(0).to(device)
 
 
 def _log_integrate(
