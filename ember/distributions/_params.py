@@ -10,7 +10,7 @@ from torch.types import _size
 
 from ember.distributions._common import new_instance
 
-__all__ = ["as_torch", "broadcast_tensors", "expand_parameters"]
+__all__ = ["as_torch", "broadcast_parameters", "broadcast_tensors", "expand_parameters"]
 
 _D = TypeVar("_D", bound=torch.distributions.Distribution)
 
@@ -22,6 +22,25 @@ def as_torch(dist: object) -> torch.distributions.Distribution:
     """
     assert isinstance(dist, torch.distributions.Distribution), type(dist)
     return dist
+
+
+def broadcast_parameters(owner: str, **params: torch.Tensor | float) -> tuple[torch.Tensor, ...]:
+    """Broadcast a distribution's parameters together, as ``broadcast_all`` does.
+
+    :param owner: the distribution's name, for the error message.
+    :param params: the parameters by name, in order.
+    :raises RuntimeError: (torch's type) naming the distribution and every parameter's shape
+        if they do not broadcast.
+    """
+    try:
+        result: tuple[torch.Tensor, ...] = torch.distributions.utils.broadcast_all(*params.values())
+    except RuntimeError:
+        shapes = ", ".join(
+            f"{name} {tuple(value.shape) if isinstance(value, torch.Tensor) else ()}"
+            for name, value in params.items()
+        )
+        raise RuntimeError(f"{owner}: parameters {shapes} cannot be broadcast together") from None
+    return result
 
 
 def broadcast_tensors(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -9,9 +9,8 @@ import torch
 from torch.distributions import constraints
 from torch.types import _size
 
-from ember.distributions._params import expand_parameters
+from ember.distributions._params import broadcast_parameters, expand_parameters
 from ember.distributions.torch_distribution import TorchDistribution
-from ember.distributions.util import broadcast_all
 
 __all__ = ["AsymmetricLaplace", "SoftAsymmetricLaplace"]
 
@@ -95,7 +94,9 @@ class AsymmetricLaplace(_SkewedLaplaceBase):
         *,
         validate_args: bool | None = None,
     ) -> None:
-        self.loc, self.scale, self.asymmetry = broadcast_all(loc, scale, asymmetry)
+        self.loc, self.scale, self.asymmetry = broadcast_parameters(
+            type(self).__name__, loc=loc, scale=scale, asymmetry=asymmetry
+        )
         super().__init__(self.loc.shape, validate_args=validate_args)
 
     def expand(self, batch_shape: _size, _instance: Any = None) -> Self:
@@ -155,8 +156,8 @@ class SoftAsymmetricLaplace(_SkewedLaplaceBase):
         *,
         validate_args: bool | None = None,
     ) -> None:
-        self.loc, self.scale, self.asymmetry, self.softness = broadcast_all(
-            loc, scale, asymmetry, softness
+        self.loc, self.scale, self.asymmetry, self.softness = broadcast_parameters(
+            type(self).__name__, loc=loc, scale=scale, asymmetry=asymmetry, softness=softness
         )
         super().__init__(self.loc.shape, validate_args=validate_args)
 

@@ -16,10 +16,14 @@ from torch.distributions.utils import lazy_property
 from torch.types import _size
 
 from ember.distributions._common import new_instance
-from ember.distributions._params import broadcast_tensors, expand_parameters
+from ember.distributions._params import (
+    broadcast_parameters,
+    broadcast_tensors,
+    expand_parameters,
+)
 from ember.distributions.torch import Beta, Binomial, Dirichlet, Gamma, Multinomial, Poisson
 from ember.distributions.torch_distribution import TorchDistribution
-from ember.distributions.util import broadcast_all, broadcast_shape
+from ember.distributions.util import broadcast_shape
 from ember.ops.special import log_beta, log_binomial
 
 __all__ = ["BetaBinomial", "DirichletMultinomial", "GammaPoisson"]
@@ -57,8 +61,11 @@ class BetaBinomial(TorchDistribution):
         total_count: torch.Tensor | float = 1,
         validate_args: bool | None = None,
     ) -> None:
-        self.concentration1, self.concentration0, self.total_count = broadcast_all(
-            concentration1, concentration0, total_count
+        self.concentration1, self.concentration0, self.total_count = broadcast_parameters(
+            type(self).__name__,
+            concentration1=concentration1,
+            concentration0=concentration0,
+            total_count=total_count,
         )
         super().__init__(self.concentration1.shape, validate_args=validate_args)
 
@@ -262,7 +269,9 @@ class GammaPoisson(TorchDistribution):
         rate: torch.Tensor | float,
         validate_args: bool | None = None,
     ) -> None:
-        self.concentration, self.rate = broadcast_all(concentration, rate)
+        self.concentration, self.rate = broadcast_parameters(
+            type(self).__name__, concentration=concentration, rate=rate
+        )
         super().__init__(self.concentration.shape, validate_args=validate_args)
 
     @lazy_property

@@ -9,9 +9,10 @@ from torch.distributions import constraints
 from torch.types import _size
 
 from ember.distributions._common import new_instance
+from ember.distributions._params import broadcast_parameters
 from ember.distributions.torch import NegativeBinomial
 from ember.distributions.torch_distribution import TorchDistribution
-from ember.distributions.util import broadcast_all, broadcast_shape
+from ember.distributions.util import broadcast_shape
 from ember.ops.special import get_quad_rule
 
 __all__ = ["LogNormalNegativeBinomial"]
@@ -54,8 +55,11 @@ class LogNormalNegativeBinomial(TorchDistribution):
     ) -> None:
         if num_quad_points < 1:
             raise ValueError("num_quad_points must be positive.")
-        total_count, logits, noise_scale = broadcast_all(
-            total_count, logits, multiplicative_noise_scale
+        total_count, logits, noise_scale = broadcast_parameters(
+            type(self).__name__,
+            total_count=total_count,
+            logits=logits,
+            multiplicative_noise_scale=multiplicative_noise_scale,
         )
         self.quad_points, self.log_weights = get_quad_rule(num_quad_points, logits)
         quad_logits = logits.unsqueeze(-1) + noise_scale.unsqueeze(-1) * self.quad_points

@@ -9,9 +9,8 @@ import torch
 from torch.distributions import constraints
 from torch.types import _size
 
-from ember.distributions._params import expand_parameters
+from ember.distributions._params import broadcast_parameters, expand_parameters
 from ember.distributions.torch_distribution import TorchDistribution
-from ember.distributions.util import broadcast_all
 
 __all__ = ["SoftLaplace"]
 
@@ -41,7 +40,7 @@ class SoftLaplace(TorchDistribution):
         *,
         validate_args: bool | None = None,
     ) -> None:
-        self.loc, self.scale = broadcast_all(loc, scale)
+        self.loc, self.scale = broadcast_parameters(type(self).__name__, loc=loc, scale=scale)
         super().__init__(self.loc.shape, validate_args=validate_args)
 
     def expand(self, batch_shape: _size, _instance: Any = None) -> Self:

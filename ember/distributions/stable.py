@@ -9,10 +9,13 @@ import torch
 from torch.distributions import constraints
 from torch.types import _size
 
-from ember.distributions._params import broadcast_tensors, expand_parameters
+from ember.distributions._params import (
+    broadcast_parameters,
+    broadcast_tensors,
+    expand_parameters,
+)
 from ember.distributions.stable_log_prob import stable_log_prob
 from ember.distributions.torch_distribution import TorchDistribution
-from ember.distributions.util import broadcast_all
 
 __all__ = ["Stable", "StableWithLogProb"]
 
@@ -100,8 +103,8 @@ class Stable(TorchDistribution):
     ) -> None:
         if coords not in ("S", "S0"):
             raise ValueError(f"Stable: unknown coords {coords!r}, expected 'S0' or 'S'")
-        self.stability, self.skew, self.scale, self.loc = broadcast_all(
-            stability, skew, scale, loc
+        self.stability, self.skew, self.scale, self.loc = broadcast_parameters(
+            type(self).__name__, stability=stability, skew=skew, scale=scale, loc=loc
         )
         self.coords = coords
         super().__init__(self.loc.shape, validate_args=validate_args)

@@ -81,6 +81,7 @@ def test_bad_scale_raises_value_error_naming_distribution_argument_and_shape(nam
         getattr(dist, name)(_LOC, -_SCALE)
 
 
-def test_mismatched_parameter_shapes_raise() -> None:
-    with pytest.raises(RuntimeError):
-        dist.Logistic(torch.zeros(3), torch.ones(2))
+@pytest.mark.parametrize("name", ["Logistic", "SkewLogistic"])
+def test_mismatched_parameter_shapes_raise_naming_distribution_and_shapes(name: str) -> None:
+    with pytest.raises(RuntimeError, match=rf"{name}: parameters loc \(3,\), scale \(2,\)"):
+        getattr(dist, name)(torch.zeros(3), torch.ones(2))
