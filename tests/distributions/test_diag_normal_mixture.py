@@ -65,12 +65,12 @@ def _expectation_gradient_check(
     """Mean pathwise gradient of ``E f(z)`` over batches equals the exact gradient within 5 SE."""
     exact = torch.autograd.grad(expected, params)
     estimates = []
-    for _ in range(10):
-        z = sample(2000)
+    for _ in range(8):
+        z = sample(1500)
         objective = (z + 0.3 * z**2).sum(-1).mean()
         estimates.append(torch.cat([g.reshape(-1) for g in torch.autograd.grad(objective, params)]))
     stacked = torch.stack(estimates)
-    stderr = stacked.std(0) / 10**0.5
+    stderr = stacked.std(0) / 8**0.5
     error = (stacked.mean(0) - torch.cat([g.reshape(-1) for g in exact])).abs()
     assert bool((error < 5 * stderr + 1e-3).all()), (error, stderr)
 
