@@ -120,7 +120,12 @@ class Stable(TorchDistribution):
         return new
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        """Log density by numerical integration in float64 (Nolan's formula)."""
+        """Log density by numerical integration in float64 (Nolan's formula).
+
+        With ``coords="S"`` the value is moved to S0 coordinates by subtracting
+        ``skew * tan(pi * stability / 2)``. (pyro-ppl 1.9.2 applies ``tan`` to the whole
+        shifted value there, which is a bug; in S0 coordinates the two agree.)
+        """
         if self._validate_args:
             self._validate_sample(value)
         x = ((value - self.loc) / self.scale).double()
