@@ -18,6 +18,48 @@ from torch.distributions import transform_to as transform_to
 from ember.distributions import constraints as constraints
 from ember.distributions import transforms as transforms
 from ember.distributions.delta import Delta as Delta
+from ember.distributions.affine_beta import AffineBeta as AffineBeta
+from ember.distributions.asymmetric_laplace import AsymmetricLaplace as AsymmetricLaplace
+from ember.distributions.asymmetric_laplace import SoftAsymmetricLaplace as SoftAsymmetricLaplace
+from ember.distributions.conjugate import BetaBinomial as BetaBinomial
+from ember.distributions.conjugate import DirichletMultinomial as DirichletMultinomial
+from ember.distributions.conjugate import GammaPoisson as GammaPoisson
+from ember.distributions.diag_normal_mixture import MixtureOfDiagNormals as MixtureOfDiagNormals
+from ember.distributions.diag_normal_mixture import (
+    MixtureOfDiagNormalsSharedCovariance as MixtureOfDiagNormalsSharedCovariance,
+)
+from ember.distributions.empirical import Empirical as Empirical
+from ember.distributions.extended import ExtendedBetaBinomial as ExtendedBetaBinomial
+from ember.distributions.extended import ExtendedBinomial as ExtendedBinomial
+from ember.distributions.folded import FoldedDistribution as FoldedDistribution
+from ember.distributions.gaussian_scale_mixture import GaussianScaleMixture as GaussianScaleMixture
+from ember.distributions.grouped_normal_normal import GroupedNormalNormal as GroupedNormalNormal
+from ember.distributions.improper_uniform import ImproperUniform as ImproperUniform
+from ember.distributions.log_normal_negative_binomial import (
+    LogNormalNegativeBinomial as LogNormalNegativeBinomial,
+)
+from ember.distributions.logistic import Logistic as Logistic
+from ember.distributions.logistic import SkewLogistic as SkewLogistic
+from ember.distributions.mixture import MaskedMixture as MaskedMixture
+from ember.distributions.nanmasked import NanMaskedMultivariateNormal as NanMaskedMultivariateNormal
+from ember.distributions.nanmasked import NanMaskedNormal as NanMaskedNormal
+from ember.distributions.ordered_logistic import OrderedLogistic as OrderedLogistic
+from ember.distributions.polya_gamma import TruncatedPolyaGamma as TruncatedPolyaGamma
+from ember.distributions.rejector import Rejector as Rejector
+from ember.distributions.relaxed_straight_through import (
+    RelaxedBernoulliStraightThrough as RelaxedBernoulliStraightThrough,
+)
+from ember.distributions.relaxed_straight_through import (
+    RelaxedOneHotCategoricalStraightThrough as RelaxedOneHotCategoricalStraightThrough,
+)
+from ember.distributions.softlaplace import SoftLaplace as SoftLaplace
+from ember.distributions.stable import Stable as Stable
+from ember.distributions.stable import StableWithLogProb as StableWithLogProb
+from ember.distributions.zero_inflated import ZeroInflatedDistribution as ZeroInflatedDistribution
+from ember.distributions.zero_inflated import (
+    ZeroInflatedNegativeBinomial as ZeroInflatedNegativeBinomial,
+)
+from ember.distributions.zero_inflated import ZeroInflatedPoisson as ZeroInflatedPoisson
 from ember.distributions.distribution import Distribution as Distribution
 from ember.distributions.kl import kl_divergence as kl_divergence
 from ember.distributions.score_parts import ScoreParts as ScoreParts
@@ -84,8 +126,11 @@ from ember.distributions.util import (
 )
 
 __all__ = [
+    "AffineBeta",
+    "AsymmetricLaplace",
     "Bernoulli",
     "Beta",
+    "BetaBinomial",
     "biject_to",
     "Binomial",
     "broadcast_shape",
@@ -96,18 +141,27 @@ __all__ = [
     "ContinuousBernoulli",
     "Delta",
     "Dirichlet",
+    "DirichletMultinomial",
     "Distribution",
+    "Empirical",
     "enable_validation",
     "ExpandedDistribution",
     "Exponential",
     "ExponentialFamily",
+    "ExtendedBetaBinomial",
+    "ExtendedBinomial",
     "FisherSnedecor",
+    "FoldedDistribution",
     "Gamma",
+    "GammaPoisson",
+    "GaussianScaleMixture",
     "GeneralizedPareto",
     "Geometric",
+    "GroupedNormalNormal",
     "Gumbel",
     "HalfCauchy",
     "HalfNormal",
+    "ImproperUniform",
     "Independent",
     "InverseGamma",
     "is_identically_one",
@@ -117,24 +171,40 @@ __all__ = [
     "Kumaraswamy",
     "Laplace",
     "LKJCholesky",
+    "Logistic",
     "LogisticNormal",
     "LogNormal",
+    "LogNormalNegativeBinomial",
     "LowRankMultivariateNormal",
     "MaskedDistribution",
+    "MaskedMixture",
+    "MixtureOfDiagNormals",
+    "MixtureOfDiagNormalsSharedCovariance",
     "MixtureSameFamily",
     "Multinomial",
     "MultivariateNormal",
+    "NanMaskedMultivariateNormal",
+    "NanMaskedNormal",
     "NegativeBinomial",
     "Normal",
     "OneHotCategorical",
     "OneHotCategoricalStraightThrough",
+    "OrderedLogistic",
     "Pareto",
     "Poisson",
     "register_kl",
+    "Rejector",
     "RelaxedBernoulli",
+    "RelaxedBernoulliStraightThrough",
     "RelaxedOneHotCategorical",
+    "RelaxedOneHotCategoricalStraightThrough",
     "scale_and_mask",
     "ScoreParts",
+    "SkewLogistic",
+    "SoftAsymmetricLaplace",
+    "SoftLaplace",
+    "Stable",
+    "StableWithLogProb",
     "StudentT",
     "sum_rightmost",
     "TorchDistribution",
@@ -142,10 +212,14 @@ __all__ = [
     "transform_to",
     "TransformedDistribution",
     "transforms",
+    "TruncatedPolyaGamma",
     "Uniform",
     "Unit",
     "validation_enabled",
     "VonMises",
     "Weibull",
     "Wishart",
+    "ZeroInflatedDistribution",
+    "ZeroInflatedNegativeBinomial",
+    "ZeroInflatedPoisson",
 ]

@@ -105,9 +105,15 @@ class TorchDistribution(torch.distributions.Distribution, TorchDistributionMixin
     def expand(self, batch_shape: _size, _instance: Any = None) -> TorchDistributionMixin:
         """Expand to ``batch_shape``, falling back to :class:`ExpandedDistribution`.
 
+        Called unbound on any distribution, ``TorchDistribution.expand(d, shape)`` returns the
+        generic :class:`ExpandedDistribution`, as in Pyro (whose tests use it to bypass a
+        class's own ``expand``).
+
         :param batch_shape: the new batch shape.
         :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
         """
+        if TorchDistribution not in type(self).__mro__:
+            return ExpandedDistribution(self, batch_shape)
         try:
             # torch leaves expand unannotated
             return super().expand(torch.Size(batch_shape), _instance)  # type: ignore[no-any-return]

@@ -7,22 +7,44 @@ This module keeps no state of its own: the validation switch *is* torch's defaul
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterator, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 import torch
+from torch import logsumexp as logsumexp
+from torch.jit._trace import TracerWarning
+
+from ember.distributions._copying import copy_docs_from as copy_docs_from
+from ember.distributions._copying import deep_to as deep_to
+from ember.distributions._copying import detach as detach
+from ember.distributions._copying import weakmethod as weakmethod
 
 __all__ = [
+    "broadcast_all",
     "broadcast_shape",
+    "copy_docs_from",
+    "deep_to",
+    "detach",
     "enable_validation",
+    "eye_like",
+    "gather",
+    "ignore_jit_warnings",
     "is_identically_one",
     "is_identically_zero",
     "is_validation_enabled",
+    "logsumexp",
+    "scalar_like",
     "scale_and_mask",
+    "sum_leftmost",
     "sum_rightmost",
+    "torch_jit_script_if_tracing",
     "validation_enabled",
+    "weakmethod",
 ]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def broadcast_shape(*shapes: Sequence[int], strict: bool = False) -> tuple[int, ...]:
@@ -84,6 +106,137 @@ def sum_rightmost(value: torch.Tensor | float, dim: int | float) -> torch.Tensor
     if dim >= value.dim():
         return value.sum()
     return value.reshape(value.shape[: value.dim() - int(dim)] + (-1,)).sum(-1)
+
+
+@overload
+def sum_leftmost(value: torch.Tensor, dim: int | float) -> torch.Tensor: ...
+@overload
+def sum_leftmost(value: float, dim: int | float) -> float: ...
+def sum_leftmost(value: torch.Tensor | float, dim: int | float) -> torch.Tensor | float:
+    """Sum out the ``dim`` leftmost dimensions of ``value``.
+
+    ``dim=0`` sums nothing, ``dim=float("inf")`` sums everything, and a negative ``dim`` keeps
+    the ``-dim`` rightmost dimensions. Numbers are returned unchanged.
+
+    :param value: a tensor, or a number.
+    :param dim: how many leftmost dimensions to sum out.
+
+    >>> sum_leftmost(torch.ones(2, 3, 4), 1).shape, sum_leftmost(torch.ones(2, 3, 4), -1).shape
+    (torch.Size([3, 4]), torch.Size([4]))
+    """
+    if not isinstance(value, torch.Tensor):
+        return value
+    if dim < 0:
+        dim += value.dim()
+    if dim == 0:
+        return value
+    if dim >= value.dim():
+        return value.sum()
+    return value.reshape((-1,) + value.shape[int(dim) :]).sum(0)
+
+
+def broadcast_all(*values: torch.Tensor | float) -> tuple[torch.Tensor, ...]:
+    """Broadcast tensors and numbers to one shape; numbers become tensors like the first tensor.
+
+    This is :func:`torch.distributions.utils.broadcast_all`, typed.
+
+    :param values: tensors or numbers.
+    :raises ValueError: if an argument is neither a tensor nor a number.
+
+    >>> [v.shape for v in broadcast_all(torch.zeros(2, 1), 1.0, torch.ones(3))]
+    [torch.Size([2, 3]), torch.Size([2, 3]), torch.Size([2, 3])]
+    """
+    result: tuple[torch.Tensor, ...] = torch.distributions.utils.broadcast_all(*values)
+    return result
+
+
+def gather(value: torch.Tensor, index: torch.Tensor, dim: int) -> torch.Tensor:
+    """Gather ``value`` along ``dim`` at ``index`` after broadcasting the two together.
+
+    Only the first entry of ``index`` along ``dim`` is used, so the result has size 1 there.
+
+    :param value: the tensor to index.
+    :param index: a long tensor, broadcastable with ``value``.
+    :param dim: the dimension to gather along.
+
+    >>> gather(torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.tensor([[1], [0]]), -1)
+    tensor([[2.],
+            [3.]])
+    """
+    value, index = broadcast_all(value, index)
+    first = torch.zeros(1, dtype=torch.long, device=index.device)
+    return value.gather(dim, index.index_select(dim, first))
+
+
+def scalar_like(prototype: torch.Tensor, fill_value: float) -> torch.Tensor:
+    """A 0-dim tensor holding ``fill_value`` with ``prototype``'s dtype and device.
+
+    :param prototype: gives the dtype and device.
+    :param fill_value: the value.
+
+    >>> scalar_like(torch.zeros(2, dtype=torch.float64), 3)
+    tensor(3., dtype=torch.float64)
+    """
+    return torch.tensor(fill_value, dtype=prototype.dtype, device=prototype.device)
+
+
+def eye_like(value: torch.Tensor, m: int, n: int | None = None) -> torch.Tensor:
+    """An ``m x n`` identity matrix (``n = m`` by default) with ``value``'s dtype and device.
+
+    Written without ``torch.eye(out=...)``, which the JIT cannot trace.
+
+    :param value: gives the dtype and device.
+    :param m: the number of rows.
+    :param n: the number of columns.
+
+    >>> eye_like(torch.zeros(()), 2, 3)
+    tensor([[1., 0., 0.],
+            [0., 1., 0.]])
+    """
+    if n is None:
+        n = m
+    eye = torch.zeros(m, n, dtype=value.dtype, device=value.device)
+    eye.view(-1)[: min(m, n) * n : n + 1] = 1
+    return eye
+
+
+@contextmanager
+def ignore_jit_warnings(
+    filter: Sequence[str | tuple[str, type[Warning]]] | None = None,
+) -> Iterator[None]:
+    """Silence JIT tracer warnings matching ``filter`` (all of them if ``None``), when tracing.
+
+    Outside tracing this installs no warning filter at all.
+
+    :param filter: warning messages, or ``(message, category)`` pairs.
+
+    >>> with ignore_jit_warnings():
+    ...     pass
+    """
+    if not torch._C._get_tracing_state():
+        yield
+        return
+    with warnings.catch_warnings():
+        if filter is None:
+            warnings.filterwarnings("ignore", category=TracerWarning)
+        else:
+            for entry in filter:
+                message, category = (
+                    entry if isinstance(entry, tuple) else (entry, TracerWarning)
+                )
+                warnings.filterwarnings("ignore", category=category, message=message)
+        yield
+
+
+def torch_jit_script_if_tracing(fn: _F) -> _F:
+    """Compile ``fn`` with TorchScript only when it is called under the JIT tracer.
+
+    This is :func:`torch.jit.script_if_tracing`.
+
+    :param fn: the function.
+    """
+    result: _F = torch.jit.script_if_tracing(fn)  # type: ignore[no-untyped-call]  # torch: unannotated
+    return result
 
 
 def _is_identically(value: object, constant: int) -> bool:

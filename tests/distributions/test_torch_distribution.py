@@ -383,3 +383,11 @@ def test_scoring_a_self_drawn_value_skips_only_that_support_check(monkeypatch: p
     assert len(checked) == 1 and checked[0] is other
     with pytest.raises(ValueError, match="support"):
         dist.Beta(1.0, 1.0).log_prob(torch.tensor(2.0))
+
+
+def test_unbound_torch_distribution_expand_returns_the_generic_expansion() -> None:
+    # Pyro's own tests call TorchDistribution.expand(d, shape) to bypass a class's expand.
+    for d in (dist.Normal(torch.zeros(1), 1.0), dist.GammaPoisson(torch.ones(1), 1.0)):
+        expanded = dist.TorchDistribution.expand(d, (3, 1))  # type: ignore[arg-type]  # the unbound call under test
+        assert type(expanded) is dist.ExpandedDistribution
+        assert expanded.batch_shape == (3, 1) and expanded.base_dist is d

@@ -171,3 +171,97 @@ def test_validation_enabled_defaults_to_true() -> None:
         assert not util.is_validation_enabled()
     finally:
         util.enable_validation(previous)
+
+
+# The helpers Pyro's distributions.util also provides.
+
+
+def test_sum_leftmost_matches_pyro() -> None:
+    x = torch.randn(2, 3, 4)
+    for dim in (0, 1, 2, 3, -1, -2, float("inf")):
+        torch.testing.assert_close(util.sum_leftmost(x, dim), pyro_util.sum_leftmost(x, dim))
+    assert util.sum_leftmost(2.5, 1) == 2.5
+
+
+def test_broadcast_all_gather_scalar_like_eye_like_match_pyro() -> None:
+    shapes = [v.shape for v in util.broadcast_all(torch.zeros(2, 1), 3.0, torch.ones(4))]
+    assert shapes == [torch.Size([2, 4])] * 3
+    value, index = torch.randn(3, 4), torch.tensor([[2], [0], [3]])
+    torch.testing.assert_close(util.gather(value, index, -1), pyro_util.gather(value, index, -1))
+    like = torch.zeros(2, dtype=torch.float64)
+    assert util.scalar_like(like, 2).dtype == torch.float64 and float(util.scalar_like(like, 2)) == 2.0
+    for m, n in ((3, None), (2, 4), (4, 2)):
+        torch.testing.assert_close(util.eye_like(like, m, n), pyro_util.eye_like(like, m, n))
+    assert util.logsumexp is torch.logsumexp
+
+
+def test_detach_and_deep_to_map_every_tensor_once() -> None:
+    x = torch.ones(2, requires_grad=True)
+    module = torch.nn.Linear(2, 1)
+    obj: dict[str, Any] = {"a": x, "b": [x, (x * 2,)], "m": module, "n": 3}
+    detached = util.detach(obj)
+    assert not detached["a"].requires_grad and detached["a"] is detached["b"][0]
+    assert detached["n"] == 3 and detached["a"].data_ptr() == x.data_ptr()
+    moved = util.deep_to(obj, torch.float64)
+    assert moved["a"].dtype == torch.float64 and moved["b"][1][0].dtype == torch.float64
+    assert moved["m"].weight.dtype == torch.float64 and x.dtype == torch.float32
+
+
+def test_weakmethod_binds_weakly_and_refuses_overwrites() -> None:
+    import gc
+    import weakref
+
+    class Foo:
+        def __init__(self) -> None:
+            self.callback = self._callback
+
+        @util.weakmethod
+        def _callback(self, x: int) -> int:
+            return x * 2
+
+    foo = Foo()
+    assert foo.callback(3) == 6
+    reference = weakref.ref(foo)
+    callback = foo.callback
+    del foo
+    gc.collect()
+    assert reference() is None
+    with pytest.raises(AttributeError, match="garbage collected"):
+        callback(1)
+    bar = Foo()
+    with pytest.raises(AttributeError, match="cannot overwrite weakmethod _callback"):
+        bar._callback = lambda x: x
+
+
+def test_copy_docs_from_fills_only_missing_docs() -> None:
+    class Source:
+        def f(self) -> None:
+            """Does f."""
+
+        def g(self) -> None:
+            """Does g."""
+
+    @util.copy_docs_from(Source)
+    class Target(Source):
+        def f(self) -> None:
+            pass
+
+        def g(self) -> None:
+            """Own g."""
+
+    assert Target.f.__doc__ is not None and Target.f.__doc__.endswith("Source.f`")
+    assert Target.g.__doc__ == "Own g."
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
+def test_jit_helpers() -> None:
+    with util.ignore_jit_warnings(["some warning"]):
+        pass
+
+    def double(x: torch.Tensor) -> torch.Tensor:
+        return x * 2
+
+    scripted = util.torch_jit_script_if_tracing(double)
+    torch.testing.assert_close(scripted(torch.ones(2)), torch.full((2,), 2.0))
+    traced = torch.jit.trace(lambda x: scripted(x) + 1, (torch.ones(2),))  # type: ignore[no-untyped-call]  # torch: unannotated
+    torch.testing.assert_close(traced(torch.ones(2)), torch.full((2,), 3.0))
