@@ -7,19 +7,18 @@ This module keeps no state of its own: the validation switch *is* torch's defaul
 from __future__ import annotations
 
 import numbers
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, overload
 
 import torch
 from torch import logsumexp as logsumexp
-from torch.jit._trace import TracerWarning
 
 from ember.distributions._copying import copy_docs_from as copy_docs_from
 from ember.distributions._copying import deep_to as deep_to
 from ember.distributions._copying import detach as detach
 from ember.distributions._copying import weakmethod as weakmethod
+from ember._util import ignore_jit_warnings
 
 __all__ = [
     "broadcast_all",
@@ -198,34 +197,6 @@ def eye_like(value: torch.Tensor, m: int, n: int | None = None) -> torch.Tensor:
     eye = torch.zeros(m, n, dtype=value.dtype, device=value.device)
     eye.view(-1)[: min(m, n) * n : n + 1] = 1
     return eye
-
-
-@contextmanager
-def ignore_jit_warnings(
-    filter: Sequence[str | tuple[str, type[Warning]]] | None = None,
-) -> Iterator[None]:
-    """Silence JIT tracer warnings matching ``filter`` (all of them if ``None``), when tracing.
-
-    Outside tracing this installs no warning filter at all.
-
-    :param filter: warning messages, or ``(message, category)`` pairs.
-
-    >>> with ignore_jit_warnings():
-    ...     pass
-    """
-    if not torch._C._get_tracing_state():
-        yield
-        return
-    with warnings.catch_warnings():
-        if filter is None:
-            warnings.filterwarnings("ignore", category=TracerWarning)
-        else:
-            for entry in filter:
-                message, category = (
-                    entry if isinstance(entry, tuple) else (entry, TracerWarning)
-                )
-                warnings.filterwarnings("ignore", category=category, message=message)
-        yield
 
 
 def torch_jit_script_if_tracing(fn: _F) -> _F:
