@@ -1,0 +1,55 @@
+"""Small linear-algebra helpers shared by the Gaussian algebras (private)."""
+
+from __future__ import annotations
+
+import torch
+
+_RELATIVE_JITTER = 4.0  # in units of the dtype's machine epsilon
+
+
+def cholesky(x: torch.Tensor) -> torch.Tensor:
+    """Cholesky factor with a jitter relative to each row's scale, so PSD round-off passes."""
+    eps = torch.finfo(x.dtype).eps
+    if x.size(-1) == 1:
+        return x.clamp(min=torch.finfo(x.dtype).tiny).sqrt()
+    jitter = _RELATIVE_JITTER * eps * x.detach().abs().amax(-1)
+    return torch.linalg.cholesky(x + torch.diag_embed(jitter))
+
+
+def solve_lower(lower: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """``lower^-1 @ rhs`` for a lower-triangular ``lower`` (broadcasting batch dims)."""
+    if lower.size(-1) == 1:
+        return rhs / lower
+    batch = torch.broadcast_shapes(lower.shape[:-2], rhs.shape[:-2])
+    return torch.linalg.solve_triangular(
+        lower.expand(batch + lower.shape[-2:]), rhs.expand(batch + rhs.shape[-2:]), upper=False
+    )
+
+
+def solve_lower_transposed(lower: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """``lower^-T @ rhs`` for a lower-triangular ``lower``."""
+    if lower.size(-1) == 1:
+        return rhs / lower
+    batch = torch.broadcast_shapes(lower.shape[:-2], rhs.shape[:-2])
+    return torch.linalg.solve_triangular(
+        lower.mT.expand(batch + lower.shape[-2:]), rhs.expand(batch + rhs.shape[-2:]), upper=True
+    )
+
+
+def cholesky_solve(rhs: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """``(factor @ factor.T)^-1 @ rhs``."""
+    return solve_lower_transposed(factor, solve_lower(factor, rhs))
+
+
+def matvec(matrix: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
+    """``matrix @ vector`` over the last dimensions, broadcasting batch dims."""
+    return (matrix @ vector.unsqueeze(-1)).squeeze(-1)
+
+
+def precision_to_scale_tril(precision: torch.Tensor) -> torch.Tensor:
+    """The lower Cholesky factor of ``precision^-1``, without forming the inverse."""
+    # Reversing rows and columns turns the upper factor of the inverse into a lower one.
+    flipped = torch.linalg.cholesky(precision.flip(-2, -1))
+    inverse_factor = flipped.flip(-2, -1).mT
+    eye = torch.eye(precision.size(-1), dtype=precision.dtype, device=precision.device)
+    return torch.linalg.solve_triangular(inverse_factor, eye, upper=False)
