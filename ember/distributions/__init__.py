@@ -17,6 +17,23 @@ from torch.distributions import transform_to as transform_to
 
 from ember.distributions import constraints as constraints
 from ember.distributions import transforms as transforms
+from ember.distributions.avf_mvn import AVFMultivariateNormal as AVFMultivariateNormal
+from ember.distributions.hmm import (
+    DiscreteHMM as DiscreteHMM,
+    GammaGaussianHMM as GammaGaussianHMM,
+    GaussianHMM as GaussianHMM,
+    GaussianMRF as GaussianMRF,
+    IndependentHMM as IndependentHMM,
+    LinearHMM as LinearHMM,
+)
+from ember.distributions.lkj import LKJ as LKJ
+from ember.distributions.lkj import LKJCorrCholesky as LKJCorrCholesky
+from ember.distributions.multivariate_studentt import MultivariateStudentT as MultivariateStudentT
+from ember.distributions.omt_mvn import OMTMultivariateNormal as OMTMultivariateNormal
+from ember.distributions.projected_normal import ProjectedNormal as ProjectedNormal
+from ember.distributions.sine_bivariate_von_mises import SineBivariateVonMises as SineBivariateVonMises
+from ember.distributions.sine_skewed import SineSkewed as SineSkewed
+from ember.distributions.von_mises_3d import VonMises3D as VonMises3D
 from ember.distributions.delta import Delta as Delta
 from ember.distributions.distribution import Distribution as Distribution
 from ember.distributions.kl import kl_divergence as kl_divergence
@@ -84,6 +101,7 @@ from ember.distributions.util import (
 )
 
 __all__ = [
+    "AVFMultivariateNormal",
     "Bernoulli",
     "Beta",
     "biject_to",
@@ -96,6 +114,7 @@ __all__ = [
     "ContinuousBernoulli",
     "Delta",
     "Dirichlet",
+    "DiscreteHMM",
     "Distribution",
     "enable_validation",
     "ExpandedDistribution",
@@ -103,12 +122,16 @@ __all__ = [
     "ExponentialFamily",
     "FisherSnedecor",
     "Gamma",
+    "GammaGaussianHMM",
+    "GaussianHMM",
+    "GaussianMRF",
     "GeneralizedPareto",
     "Geometric",
     "Gumbel",
     "HalfCauchy",
     "HalfNormal",
     "Independent",
+    "IndependentHMM",
     "InverseGamma",
     "is_identically_one",
     "is_identically_zero",
@@ -116,7 +139,10 @@ __all__ = [
     "kl_divergence",
     "Kumaraswamy",
     "Laplace",
+    "LinearHMM",
+    "LKJ",
     "LKJCholesky",
+    "LKJCorrCholesky",
     "LogisticNormal",
     "LogNormal",
     "LowRankMultivariateNormal",
@@ -124,17 +150,22 @@ __all__ = [
     "MixtureSameFamily",
     "Multinomial",
     "MultivariateNormal",
+    "MultivariateStudentT",
     "NegativeBinomial",
     "Normal",
+    "OMTMultivariateNormal",
     "OneHotCategorical",
     "OneHotCategoricalStraightThrough",
     "Pareto",
     "Poisson",
+    "ProjectedNormal",
     "register_kl",
     "RelaxedBernoulli",
     "RelaxedOneHotCategorical",
     "scale_and_mask",
     "ScoreParts",
+    "SineBivariateVonMises",
+    "SineSkewed",
     "StudentT",
     "sum_rightmost",
     "TorchDistribution",
@@ -146,6 +177,7 @@ __all__ = [
     "Unit",
     "validation_enabled",
     "VonMises",
+    "VonMises3D",
     "Weibull",
     "Wishart",
 ]
