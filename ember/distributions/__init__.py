@@ -18,6 +18,11 @@ from torch.distributions import transform_to as transform_to
 from ember.distributions import constraints as constraints
 from ember.distributions import transforms as transforms
 from ember.distributions.avf_mvn import AVFMultivariateNormal as AVFMultivariateNormal
+from ember.distributions.coalescent import (
+    CoalescentRateLikelihood as CoalescentRateLikelihood,
+    CoalescentTimes as CoalescentTimes,
+    CoalescentTimesWithRate as CoalescentTimesWithRate,
+)
 from ember.distributions.hmm import (
     DiscreteHMM as DiscreteHMM,
     GammaGaussianHMM as GammaGaussianHMM,
@@ -30,9 +35,12 @@ from ember.distributions.lkj import LKJ as LKJ
 from ember.distributions.lkj import LKJCorrCholesky as LKJCorrCholesky
 from ember.distributions.multivariate_studentt import MultivariateStudentT as MultivariateStudentT
 from ember.distributions.omt_mvn import OMTMultivariateNormal as OMTMultivariateNormal
+from ember.distributions.one_one_matching import OneOneMatching as OneOneMatching
+from ember.distributions.one_two_matching import OneTwoMatching as OneTwoMatching
 from ember.distributions.projected_normal import ProjectedNormal as ProjectedNormal
 from ember.distributions.sine_bivariate_von_mises import SineBivariateVonMises as SineBivariateVonMises
 from ember.distributions.sine_skewed import SineSkewed as SineSkewed
+from ember.distributions.spanning_tree import SpanningTree as SpanningTree
 from ember.distributions.von_mises_3d import VonMises3D as VonMises3D
 from ember.distributions.delta import Delta as Delta
 from ember.distributions.distribution import Distribution as Distribution
@@ -110,6 +118,9 @@ __all__ = [
     "Categorical",
     "Cauchy",
     "Chi2",
+    "CoalescentRateLikelihood",
+    "CoalescentTimes",
+    "CoalescentTimesWithRate",
     "constraints",
     "ContinuousBernoulli",
     "Delta",
@@ -156,6 +167,8 @@ __all__ = [
     "OMTMultivariateNormal",
     "OneHotCategorical",
     "OneHotCategoricalStraightThrough",
+    "OneOneMatching",
+    "OneTwoMatching",
     "Pareto",
     "Poisson",
     "ProjectedNormal",
@@ -166,6 +179,7 @@ __all__ = [
     "ScoreParts",
     "SineBivariateVonMises",
     "SineSkewed",
+    "SpanningTree",
     "StudentT",
     "sum_rightmost",
     "TorchDistribution",

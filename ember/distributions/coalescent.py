@@ -253,7 +253,7 @@ class CoalescentRateLikelihood:
 
     >>> likelihood = CoalescentRateLikelihood(torch.tensor([1.0, 1.0]), torch.tensor([0.5]), 3)
     >>> likelihood(torch.ones(3))
-    tensor([ 0.0000, -0.5000,  0.0000])
+    tensor([-0.5000,  0.0000,  0.0000])
     """
 
     def __init__(

@@ -33,7 +33,7 @@ class MultivariateStudentT(TorchDistribution):
 
     >>> d = MultivariateStudentT(torch.tensor(3.0), torch.zeros(2), torch.eye(2))
     >>> d.log_prob(torch.zeros(2))
-    tensor(-1.6447)
+    tensor(-1.8379)
     """
 
     arg_constraints = {

@@ -58,7 +58,7 @@ class SineBivariateVonMises(TorchDistribution):
 
     >>> d = SineBivariateVonMises(0.0, 0.0, 1.0, 1.0, correlation=0.0)
     >>> d.log_prob(torch.zeros(2))
-    tensor(-2.6039)
+    tensor(-2.1476)
     """
 
     arg_constraints = {

@@ -10,8 +10,8 @@ diagonal normal whose mean is affine in another variable.
 
 >>> import ember.distributions as dist
 >>> g = mvn_to_gaussian(dist.MultivariateNormal(torch.zeros(2), torch.eye(2)))
->>> g.event_logsumexp()  # a normalized density integrates to one
-tensor(0.)
+>>> abs(float(g.event_logsumexp())) < 1e-6  # a normalized density integrates to one
+True
 """
 
 from __future__ import annotations

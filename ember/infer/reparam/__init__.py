@@ -6,6 +6,7 @@ changing the geometry inference works in without changing the model's distributi
 
 from ember.infer.reparam.discrete_cosine import DiscreteCosineReparam
 from ember.infer.reparam.loc_scale import LocScaleReparam
+from ember.infer.reparam.projected_normal import ProjectedNormalReparam
 from ember.infer.reparam.reparam import Reparam, ReparamMessage, ReparamResult
 from ember.infer.reparam.transform import TransformReparam
 from ember.infer.reparam.unit_jacobian import UnitJacobianReparam
@@ -13,6 +14,7 @@ from ember.infer.reparam.unit_jacobian import UnitJacobianReparam
 __all__ = [
     "DiscreteCosineReparam",
     "LocScaleReparam",
+    "ProjectedNormalReparam",
     "Reparam",
     "ReparamMessage",
     "ReparamResult",
