@@ -61,13 +61,14 @@ class AVFMultivariateNormal(MultivariateNormal):
         :param sample_shape: the shape of independent draws.
         """
         shape = torch.Size(sample_shape) + self.loc.shape
-        result: torch.Tensor = _AVFSample.apply(self.loc, self.scale_tril, self.control_var, shape)
+        result: torch.Tensor = _AVFSample.apply(  # type: ignore[no-untyped-call]  # torch: unannotated
+            self.loc, self.scale_tril, self.control_var, shape)
         return result
 
 
 class _AVFSample(torch.autograd.Function):
     @staticmethod
-    def forward(  # type: ignore[override]  # torch's Function.forward is variadic
+    def forward(
         ctx: Any,
         loc: torch.Tensor,
         scale_tril: torch.Tensor,
@@ -80,7 +81,7 @@ class _AVFSample(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(  # type: ignore[override]  # torch's Function.backward is variadic
+    def backward(
         ctx: Any, grad_output: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, None]:
         tril, control_var, white = ctx.saved_tensors

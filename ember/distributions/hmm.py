@@ -148,7 +148,7 @@ class DiscreteHMM(HiddenMarkovModel):
     @constraints.dependent_property(event_dim=2)
     def support(self) -> Any:
         """Series of values in the observation distribution's support."""
-        return constraints.independent(self.observation_dist.support, 1)
+        return constraints.independent(self.observation_dist.support, 1)  # type: ignore[no-untyped-call]  # torch: unannotated
 
     def expand(self, batch_shape: _size, _instance: Any = None) -> Self:
         """Expand the initial distribution to ``batch_shape`` (transitions broadcast).

@@ -75,7 +75,7 @@ class GaussianHMM(HiddenMarkovModel):
 
     has_rsample = True
     arg_constraints: dict[str, constraints.Constraint] = {}
-    support = constraints.independent(constraints.real, 2)
+    support = constraints.independent(constraints.real, 2)  # type: ignore[no-untyped-call]  # torch: unannotated
 
     hidden_dim: int
     obs_dim: int
@@ -195,7 +195,7 @@ class GaussianHMM(HiddenMarkovModel):
             self._validate_sample(value)
         return _posterior_mvn(self._joint_final(value), self._validate_args)
 
-    def conjugate_update(self, other: TorchDistributionMixin) -> tuple[GaussianHMM, torch.Tensor]:
+    def conjugate_update(self, other: Any) -> tuple[GaussianHMM, torch.Tensor]:
         """Multiply by a normal likelihood over series and renormalize.
 
         :param other: ``Normal(...)`` or ``MultivariateNormal(...)`` with event shape
@@ -216,7 +216,8 @@ class GaussianHMM(HiddenMarkovModel):
             )
         new: GaussianHMM = new_instance(self, GaussianHMM, None)
         self._copy_structure(new)
-        new._obs = self._obs + mvn_to_gaussian(other.to_event(-1)).event_pad(left=self.hidden_dim)
+        per_step: Any = other  # an Ember Independent, which has to_event
+        new._obs = self._obs + mvn_to_gaussian(per_step.to_event(-1)).event_pad(left=self.hidden_dim)
         trans = new._trans + new._obs.marginalize(right=self.obs_dim).event_pad(left=self.hidden_dim)
         chained = sequential_gaussian_tensordot(trans.expand(trans.batch_shape))
         log_normalizer = gaussian_tensordot(self._init, chained, dims=self.hidden_dim).event_logsumexp()
@@ -280,9 +281,9 @@ class GaussianMRF(TorchDistribution):
 
     def __init__(
         self,
-        initial_dist: TorchDistributionMixin,
-        transition_dist: TorchDistributionMixin,
-        observation_dist: TorchDistributionMixin,
+        initial_dist: Any,
+        transition_dist: Any,
+        observation_dist: Any,
         validate_args: bool | None = None,
     ) -> None:
         for name, d in {"initial_dist": initial_dist, "transition_dist": transition_dist,
@@ -342,4 +343,5 @@ class GaussianMRF(TorchDistribution):
         both = Gaussian.cat([joint.expand(shape), hidden.expand(shape)])
         chained = gaussian_tensordot(self._init, sequential_gaussian_tensordot(both), dims=self.hidden_dim)
         log_joint, log_hidden = chained.event_logsumexp()
-        return log_joint - log_hidden
+        result: torch.Tensor = log_joint - log_hidden
+        return result

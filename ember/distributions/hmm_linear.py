@@ -55,7 +55,7 @@ class GammaGaussianHMM(HiddenMarkovModel):
     """
 
     arg_constraints: dict[str, constraints.Constraint] = {}
-    support = constraints.independent(constraints.real, 2)
+    support = constraints.independent(constraints.real, 2)  # type: ignore[no-untyped-call]  # torch: unannotated
 
     hidden_dim: int
     obs_dim: int
@@ -284,4 +284,5 @@ class LinearHMM(HiddenMarkovModel):
         x = (hidden.unsqueeze(-2) @ self.observation_matrix).squeeze(-2) + noise
         for transform in self.transforms:
             x = transform(x)
-        return x
+        result: torch.Tensor = x
+        return result

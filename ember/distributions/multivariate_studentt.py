@@ -63,7 +63,7 @@ class MultivariateStudentT(TorchDistribution):
                 f"match loc of shape {tuple(loc.shape)}, got {tuple(scale_tril.shape)}"
             )
         df = df if isinstance(df, torch.Tensor) else loc.new_tensor(df)
-        batch_shape = torch.broadcast_shapes(df.shape, loc.shape[:-1], scale_tril.shape[:-2])
+        batch_shape = torch.Size(broadcast_shape(df.shape, loc.shape[:-1], scale_tril.shape[:-2]))
         event_shape = torch.Size((size,))
         self.df = df.expand(batch_shape)
         self.loc = loc.expand(batch_shape + event_shape)

@@ -46,13 +46,14 @@ class OMTMultivariateNormal(MultivariateNormal):
         :param sample_shape: the shape of independent draws.
         """
         shape = torch.Size(sample_shape) + self.loc.shape
-        result: torch.Tensor = _OMTSample.apply(self.loc, self.scale_tril, shape)
+        result: torch.Tensor = _OMTSample.apply(  # type: ignore[no-untyped-call]  # torch: unannotated
+            self.loc, self.scale_tril, shape)
         return result
 
 
 class _OMTSample(torch.autograd.Function):
     @staticmethod
-    def forward(  # type: ignore[override]  # torch's Function.forward is variadic
+    def forward(
         ctx: Any, loc: torch.Tensor, scale_tril: torch.Tensor, shape: torch.Size
     ) -> torch.Tensor:
         white = torch.randn(shape, dtype=loc.dtype, device=loc.device)
@@ -62,7 +63,7 @@ class _OMTSample(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(  # type: ignore[override]  # torch's Function.backward is variadic
+    def backward(
         ctx: Any, grad_output: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, None]:
         offset, white, tril = ctx.saved_tensors

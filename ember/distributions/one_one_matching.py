@@ -200,6 +200,6 @@ class OneOneMatching(TorchDistribution):
         index = Categorical(logits=self._scores(support)).sample(sample_shape)
         return support[index]
 
-    def mode(self) -> torch.Tensor:
+    def mode(self) -> torch.Tensor:  # type: ignore[override]  # Pyro's mode is a method here
         """The most likely matching (maximum-weight assignment)."""
         return maximum_weight_matching(self.logits)

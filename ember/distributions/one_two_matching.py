@@ -174,6 +174,6 @@ class OneTwoMatching(TorchDistribution):
         index = Categorical(logits=self._scores(support)).sample(sample_shape)
         return support[index]
 
-    def mode(self) -> torch.Tensor:
+    def mode(self) -> torch.Tensor:  # type: ignore[override]  # Pyro's mode is a method here
         """The most likely assignment (maximum-weight matching with doubled destinations)."""
         return maximum_weight_matching(self.logits)

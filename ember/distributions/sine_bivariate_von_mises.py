@@ -33,7 +33,8 @@ def _log_bessel_iv(max_order: int, x: torch.Tensor, terms: int) -> torch.Tensor:
 
 
 def _log_i0(x: torch.Tensor) -> torch.Tensor:
-    return torch.special.i0e(x).log() + x
+    scaled: torch.Tensor = torch.special.i0e(x)
+    return scaled.log() + x
 
 
 class SineBivariateVonMises(TorchDistribution):
@@ -68,7 +69,7 @@ class SineBivariateVonMises(TorchDistribution):
         "psi_concentration": constraints.positive,
         "correlation": constraints.real,
     }
-    support = constraints.independent(constraints.real, 1)
+    support = constraints.independent(constraints.real, 1)  # type: ignore[no-untyped-call]  # torch: unannotated
     max_sample_iter = 1000
 
     phi_loc: torch.Tensor

@@ -13,6 +13,7 @@ from torch.types import _size
 from ember.distributions._common import new_instance
 from ember.distributions.torch import Uniform
 from ember.distributions.torch_distribution import TorchDistribution, TorchDistributionMixin
+from ember.distributions.util import broadcast_shape
 
 __all__ = ["SineSkewed"]
 
@@ -37,8 +38,10 @@ class SineSkewed(TorchDistribution):
     tensor(-1.4324)
     """
 
-    arg_constraints = {"skewness": constraints.independent(constraints.interval(-1.0, 1.0), 1)}
-    support = constraints.independent(constraints.real, 1)
+    arg_constraints = {
+        "skewness": constraints.independent(constraints.interval(-1.0, 1.0), 1)  # type: ignore[no-untyped-call]  # torch: unannotated
+    }
+    support = constraints.independent(constraints.real, 1)  # type: ignore[no-untyped-call]  # torch: unannotated
 
     skewness: torch.Tensor
     base_dist: TorchDistributionMixin
@@ -57,7 +60,7 @@ class SineSkewed(TorchDistribution):
             )
         if bool((skewness.abs().sum(-1) > 1.0).any()):
             warnings.warn("Total skewness weight shouldn't exceed one.", UserWarning)
-        batch_shape = torch.broadcast_shapes(base_dist.batch_shape, skewness.shape[:-1])
+        batch_shape = torch.Size(broadcast_shape(base_dist.batch_shape, skewness.shape[:-1]))
         event_shape = skewness.shape[-1:]
         self.skewness = skewness.broadcast_to(batch_shape + event_shape)
         self.base_dist = base_dist.expand(batch_shape)

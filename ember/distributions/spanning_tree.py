@@ -278,7 +278,7 @@ class SpanningTree(TorchDistribution):
         # Symmetric degree normalization keeps the Laplacian well conditioned.
         half = 0.5 * log_degree
         laplacian = torch.eye(self.num_vertices, dtype=logits.dtype) - (logits - half - half[:, None]).exp()
-        minor = torch.linalg.cholesky(laplacian[:-1, :-1])
+        minor: torch.Tensor = torch.linalg.cholesky(laplacian[:-1, :-1])
         return 2 * minor.diagonal().log().sum() + log_degree[:-1].sum()
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
@@ -321,7 +321,7 @@ class SpanningTree(TorchDistribution):
         """
         weights = self._weights(self.edge_logits - self.edge_logits.max()).exp()
         laplacian = weights.sum(-1).diag_embed() - weights
-        inverse = torch.linalg.pinv(laplacian + 1 / self.num_vertices)
+        inverse: torch.Tensor = torch.linalg.pinv(laplacian + 1 / self.num_vertices)
         diagonal = inverse.diagonal()
         resistance = diagonal + diagonal[:, None] - 2 * inverse
         return resistance * weights

@@ -56,7 +56,7 @@ class VonMises3D(TorchDistribution):
                 )
             if not bool((value.norm(2, -1) - 1).abs().lt(1e-6).all()):
                 raise ValueError("direction vectors are not normalized")
-        kappa = self.concentration.norm(2, -1)
+        kappa: torch.Tensor = self.concentration.norm(2, -1)
         log_normalizer = kappa.log() - kappa.sinh().log() - math.log(4 * math.pi)
         return (self.concentration * value).sum(-1) + log_normalizer
 

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ember.ops._linalg import cholesky, cholesky_solve, matvec, solve_lower, solve_lower_transposed
+from ember.ops._linalg import broadcast, cholesky, cholesky_solve, matvec, solve_lower, solve_lower_transposed
 
 __all__ = ["Gaussian", "gaussian_tensordot"]
 
@@ -52,7 +52,7 @@ class Gaussian:
     @property
     def batch_shape(self) -> torch.Size:
         """The broadcast batch shape of the three parameters."""
-        return torch.broadcast_shapes(
+        return broadcast(
             self.log_normalizer.shape, self.info_vec.shape[:-1], self.precision.shape[:-2]
         )
 
@@ -149,7 +149,7 @@ class Gaussian:
         :param value: points with last dimension ``dim()``.
         """
         if value.size(-1) == 0:
-            shape = torch.broadcast_shapes(value.shape[:-1], self.batch_shape)
+            shape = broadcast(value.shape[:-1], self.batch_shape)
             return self.log_normalizer.expand(shape)
         quadratic = (value * (self.info_vec - 0.5 * matvec(self.precision, value))).sum(-1)
         return quadratic + self.log_normalizer
@@ -262,7 +262,7 @@ def gaussian_tensordot(x: Gaussian, y: Gaussian, dims: int = 0) -> Gaussian:
         )
     p_aa, p_ab, p_bb = x.precision[..., :na, :na], x.precision[..., :na, na:], x.precision[..., na:, na:]
     q_bb, q_bc, q_cc = y.precision[..., :nb, :nb], y.precision[..., :nb, nb:], y.precision[..., nb:, nb:]
-    batch = torch.broadcast_shapes(p_aa.shape[:-2], q_cc.shape[:-2])
+    batch = broadcast(p_aa.shape[:-2], q_cc.shape[:-2])
     zeros = p_aa.new_zeros(())
     precision = torch.cat(
         [
@@ -273,13 +273,13 @@ def gaussian_tensordot(x: Gaussian, y: Gaussian, dims: int = 0) -> Gaussian:
     )
     info_a, info_b = x.info_vec[..., :na], x.info_vec[..., na:]
     info_b2, info_c = y.info_vec[..., :nb], y.info_vec[..., nb:]
-    info_batch = torch.broadcast_shapes(info_a.shape[:-1], info_c.shape[:-1])
+    info_batch = broadcast(info_a.shape[:-1], info_c.shape[:-1])
     info_vec = torch.cat([info_a.expand(info_batch + (na,)), info_c.expand(info_batch + (nc,))], -1)
     log_normalizer = x.log_normalizer + y.log_normalizer
     if nb > 0:
         # Complete the square in b: the Schur complement of (P_bb + Q_bb).
         factor = cholesky(p_bb + q_bb)
-        cross_batch = torch.broadcast_shapes(p_ab.shape[:-2], q_bc.shape[:-2])
+        cross_batch = broadcast(p_ab.shape[:-2], q_bc.shape[:-2])
         cross = torch.cat(
             [p_ab.mT.expand(cross_batch + (nb, na)), q_bc.expand(cross_batch + (nb, nc))], -1
         )

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 _RELATIVE_JITTER = 4.0  # in units of the dtype's machine epsilon
+
+
+def broadcast(*shapes: Sequence[int]) -> torch.Size:
+    """The broadcast of ``shapes`` (typed :func:`torch.broadcast_shapes`)."""
+    result: torch.Size = torch.broadcast_shapes(*shapes)  # type: ignore[no-untyped-call]  # torch: unannotated
+    return result
 
 
 def cholesky(x: torch.Tensor) -> torch.Tensor:
@@ -13,27 +21,30 @@ def cholesky(x: torch.Tensor) -> torch.Tensor:
     if x.size(-1) == 1:
         return x.clamp(min=torch.finfo(x.dtype).tiny).sqrt()
     jitter = _RELATIVE_JITTER * eps * x.detach().abs().amax(-1)
-    return torch.linalg.cholesky(x + torch.diag_embed(jitter))
+    factor: torch.Tensor = torch.linalg.cholesky(x + torch.diag_embed(jitter))
+    return factor
 
 
 def solve_lower(lower: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     """``lower^-1 @ rhs`` for a lower-triangular ``lower`` (broadcasting batch dims)."""
     if lower.size(-1) == 1:
         return rhs / lower
-    batch = torch.broadcast_shapes(lower.shape[:-2], rhs.shape[:-2])
-    return torch.linalg.solve_triangular(
+    batch = broadcast(lower.shape[:-2], rhs.shape[:-2])
+    result: torch.Tensor = torch.linalg.solve_triangular(
         lower.expand(batch + lower.shape[-2:]), rhs.expand(batch + rhs.shape[-2:]), upper=False
     )
+    return result
 
 
 def solve_lower_transposed(lower: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     """``lower^-T @ rhs`` for a lower-triangular ``lower``."""
     if lower.size(-1) == 1:
         return rhs / lower
-    batch = torch.broadcast_shapes(lower.shape[:-2], rhs.shape[:-2])
-    return torch.linalg.solve_triangular(
+    batch = broadcast(lower.shape[:-2], rhs.shape[:-2])
+    result: torch.Tensor = torch.linalg.solve_triangular(
         lower.mT.expand(batch + lower.shape[-2:]), rhs.expand(batch + rhs.shape[-2:]), upper=True
     )
+    return result
 
 
 def cholesky_solve(rhs: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
@@ -52,4 +63,5 @@ def precision_to_scale_tril(precision: torch.Tensor) -> torch.Tensor:
     flipped = torch.linalg.cholesky(precision.flip(-2, -1))
     inverse_factor = flipped.flip(-2, -1).mT
     eye = torch.eye(precision.size(-1), dtype=precision.dtype, device=precision.device)
-    return torch.linalg.solve_triangular(inverse_factor, eye, upper=False)
+    result: torch.Tensor = torch.linalg.solve_triangular(inverse_factor, eye, upper=False)
+    return result

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ember.ops._linalg import matvec
+from ember.ops._linalg import broadcast, matvec
 
 __all__ = [
     "Gamma",
@@ -111,7 +111,7 @@ class GammaGaussian:
     @property
     def batch_shape(self) -> torch.Size:
         """The broadcast batch shape of the parameters."""
-        return torch.broadcast_shapes(
+        return broadcast(
             self.log_normalizer.shape,
             self.info_vec.shape[:-1],
             self.precision.shape[:-2],
@@ -295,7 +295,7 @@ def scale_mvn(mvn: Any, s: torch.Tensor) -> torch.distributions.MultivariateNorm
     :param mvn: a ``MultivariateNormal``.
     :param s: the positive precision scale, broadcastable to the batch shape.
     """
-    batch = torch.broadcast_shapes(s.shape, mvn.batch_shape)
+    batch = broadcast(s.shape, mvn.batch_shape)
     loc = mvn.loc.expand(batch + (-1,))
     return torch.distributions.MultivariateNormal(
         loc, scale_tril=mvn.scale_tril / s.sqrt().unsqueeze(-1).unsqueeze(-1)
@@ -315,9 +315,9 @@ def matrix_and_mvn_to_gamma_gaussian(matrix: torch.Tensor, mvn: Any) -> GammaGau
             f"matrix_and_mvn_to_gamma_gaussian: matrix of shape {tuple(matrix.shape)} needs a "
             f"MultivariateNormal of event shape ({y_dim},), got {mvn!r}"
         )
-    batch = torch.broadcast_shapes(matrix.shape[:-2], mvn.batch_shape)
+    batch = broadcast(matrix.shape[:-2], mvn.batch_shape)
     matrix = matrix.expand(batch + (x_dim, y_dim))
-    mvn = mvn.expand(batch)
+    mvn = mvn.expand(batch)  # type: ignore[no-untyped-call]  # torch: unannotated
     p_yy = mvn.precision_matrix
     p_xy = -(matrix @ p_yy)
     precision = torch.cat(

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from ember.ops._gaussian import Gaussian, gaussian_tensordot
-from ember.ops._linalg import matvec
+from ember.ops._linalg import broadcast, matvec
 
 __all__ = [
     "AffineNormal",
@@ -231,7 +231,7 @@ def matrix_and_gaussian_to_gaussian(matrix: torch.Tensor, y_gaussian: Gaussian) 
     p_yy = y_gaussian.precision
     p_xy = -(matrix @ p_yy)
     p_xx = -(p_xy @ matrix.mT)
-    batch = torch.broadcast_shapes(p_xx.shape[:-2], p_yy.shape[:-2])
+    batch = broadcast(p_xx.shape[:-2], p_yy.shape[:-2])
     x_dim, y_dim = matrix.shape[-2:]
     precision = torch.cat(
         [
@@ -242,7 +242,7 @@ def matrix_and_gaussian_to_gaussian(matrix: torch.Tensor, y_gaussian: Gaussian) 
     )
     info_y = y_gaussian.info_vec
     info_x = -matvec(matrix, info_y)
-    info_batch = torch.broadcast_shapes(info_x.shape[:-1], info_y.shape[:-1])
+    info_batch = broadcast(info_x.shape[:-1], info_y.shape[:-1])
     info_vec = torch.cat([info_x.expand(info_batch + (x_dim,)), info_y.expand(info_batch + (y_dim,))], -1)
     return Gaussian(y_gaussian.log_normalizer, info_vec, precision)
 
@@ -263,7 +263,7 @@ def matrix_and_mvn_to_gaussian(matrix: torch.Tensor, mvn: Any) -> Gaussian | Aff
             f"matrix_and_mvn_to_gaussian: matrix of shape {tuple(matrix.shape)} needs noise of "
             f"event shape ({y_dim},), got {tuple(mvn.event_shape)}"
         )
-    batch = torch.broadcast_shapes(matrix.shape[:-2], mvn.batch_shape)
+    batch = broadcast(matrix.shape[:-2], mvn.batch_shape)
     matrix = matrix.expand(batch + (x_dim, y_dim))
     mvn = mvn.expand(batch)
     if isinstance(mvn, torch.distributions.Independent):
@@ -327,7 +327,7 @@ def sequential_gaussian_filter_sample(
             f"sequential_gaussian_filter_sample: trans.dim() = {trans.dim()} must be twice "
             f"init.dim() = {state}"
         )
-    batch = torch.Size(torch.broadcast_shapes(trans.batch_shape[:-1], init.batch_shape))
+    batch = torch.Size(broadcast(trans.batch_shape[:-1], init.batch_shape))
     if init.batch_shape != batch:
         init = init.expand(batch)
     device = trans.precision.device

@@ -30,4 +30,5 @@ def safe_normalize(x: torch.Tensor, *, p: float = 2) -> torch.Tensor:
     # The fix-up is written through .data so that gradients at zero stay those of x / tiny.
     zero = y.data.eq(0).all(dim=-1)
     y.data[..., 0][zero] = 1
-    return y
+    result: torch.Tensor = y
+    return result
