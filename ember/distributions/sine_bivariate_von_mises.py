@@ -20,6 +20,7 @@ from ember.distributions.util import broadcast_shape
 __all__ = ["SineBivariateVonMises"]
 
 _NORMALIZER_TERMS = 50  # terms of the series over Bessel-function products
+_PROPOSALS = 8  # rejection-sampling proposals per draw and round
 
 
 def _log_bessel_iv(max_order: int, x: torch.Tensor, terms: int) -> torch.Tensor:
@@ -191,15 +192,22 @@ class SineBivariateVonMises(TorchDistribution):
         for _ in range(self.max_sample_iter):
             if pending.numel() == 0:
                 return result
-            x = torch.randn(2, pending.numel(), dtype=k1.dtype, device=k1.device) * std[:, pending]
+            # Several proposals per pending draw, keeping the first accepted, so rounds stay few.
+            x = torch.randn(2, pending.numel(), _PROPOSALS, dtype=k1.dtype, device=k1.device)
+            x = x * std[:, pending, None]
             x = x / x.norm(dim=0)
-            quadratic = (lams[:, pending] * x**2).sum(0)
-            amplitude = (k2[pending] ** 2 + (rho[pending] * x[1]) ** 2).sqrt()
-            log_target = k1[pending] * (x[0] - 1) + _log_i0(amplitude) - log_i0_k2[pending]
-            log_envelope = 1 - b[pending] / 2 + (b[pending] / 2 + quadratic).log()
-            accept = torch.rand_like(quadratic).log() < log_target + shift[pending] + log_envelope
-            result[pending[accept]] = torch.atan2(x[1, accept], x[0, accept])
-            pending = pending[~accept]
+            quadratic = (lams[:, pending, None] * x**2).sum(0)
+            amplitude = (k2[pending, None] ** 2 + (rho[pending, None] * x[1]) ** 2).sqrt()
+            log_target = k1[pending, None] * (x[0] - 1) + _log_i0(amplitude) - log_i0_k2[pending, None]
+            b_pending = b[pending, None]
+            log_envelope = 1 - b_pending / 2 + (b_pending / 2 + quadratic).log()
+            log_u = torch.rand_like(quadratic).log()
+            accept = log_u < log_target + shift[pending, None] + log_envelope
+            done = accept.any(-1)
+            first = accept.to(torch.uint8).argmax(-1)[done]
+            rows = done.nonzero().squeeze(-1)
+            result[pending[done]] = torch.atan2(x[1, rows, first], x[0, rows, first])
+            pending = pending[~done]
         if pending.numel() == 0:
             return result
         raise ValueError(
