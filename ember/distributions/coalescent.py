@@ -45,7 +45,8 @@ def _make_phylogeny(leaf_times: torch.Tensor, coal_times: torch.Tensor) -> _Phyl
     binomial = lineages * (lineages - 1) / 2
     position = torch.empty_like(order)
     position.scatter_(-1, order, torch.arange(2 * n - 1, device=order.device).expand_as(order))
-    coal_binomial = binomial.gather(-1, position[..., : n - 1] - 1)
+    # A merger above every leaf (an invalid phylogeny) reads index 0 instead of failing here.
+    coal_binomial = binomial.gather(-1, (position[..., : n - 1] - 1).clamp(min=0))
     return _Phylogeny(times, lineages, binomial, coal_binomial)
 
 
