@@ -55,7 +55,7 @@ def _kalman(p: dict[str, Any], value: torch.Tensor) -> tuple[torch.Tensor, torch
         b = p["obs_matrix"]
         x_mean = mean @ b + p["obs_loc"]
         x_cov = b.T @ cov @ b + p["obs_cov"]
-        loglik = loglik + torch.distributions.MultivariateNormal(x_mean, x_cov).log_prob(value[..., t, :])
+        loglik = loglik + dist.MultivariateNormal(x_mean, x_cov).log_prob(value[..., t, :])
         gain = cov @ b @ torch.linalg.inv(x_cov)
         mean = mean + (value[..., t, :] - x_mean) @ gain.T
         cov = cov - gain @ x_cov @ gain.T
@@ -100,7 +100,8 @@ def test_rsample_gradients_match_finite_differences() -> None:
     def objective(obs_loc: torch.Tensor, trans_scale: torch.Tensor) -> torch.Tensor:
         torch.manual_seed(1)
         q = dict(p, obs_loc=obs_loc, trans_scale=trans_scale)
-        return _hmm(dist, q).rsample((4,)).pow(3).sum()
+        result: torch.Tensor = _hmm(dist, q).rsample((4,)).pow(3).sum()
+        return result
 
     grad_loc, grad_scale = torch.autograd.grad(objective(loc, scale), [loc, scale])
     eps = 1e-6

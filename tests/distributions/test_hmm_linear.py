@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import torch
@@ -63,7 +63,7 @@ def test_gamma_gaussian_hmm_matches_pyro_and_integrates_the_scale() -> None:
         p["obs_matrix"],
         dist.MultivariateNormal(p["obs_loc"], p["obs_cov"] / per_scale[..., None], validate_args=False),
     )
-    prior = torch.distributions.Gamma(p["alpha"], p["beta"]).log_prob(s)
+    prior = dist.Gamma(p["alpha"], p["beta"]).log_prob(s)
     integrand = given.log_prob(value.unsqueeze(1)) + prior  # (3, scales)
     numeric = torch.trapezoid(integrand.exp(), s, dim=-1).log()
     assert torch.allclose(ours.log_prob(value), numeric, atol=2e-3)
@@ -79,7 +79,7 @@ def test_gamma_gaussian_hmm_rejects_diagonal_noise() -> None:
             dist.Gamma(p["alpha"], p["beta"]),
             dist.MultivariateNormal(p["init_loc"], p["init_cov"]),
             p["trans_matrix"],
-            dist.Normal(p["trans_loc"], 1.0).to_event(1),
+            cast(Any, dist.Normal(p["trans_loc"], 1.0).to_event(1)),
             p["obs_matrix"],
             dist.MultivariateNormal(p["obs_loc"], p["obs_cov"]),
         )
@@ -109,7 +109,7 @@ def test_linear_hmm_rsample_matches_pyro_on_the_same_seed() -> None:
 
 def test_linear_hmm_applies_observation_transforms_and_matches_gaussian_moments() -> None:
     exp_obs = dist.TransformedDistribution(
-        dist.Normal(torch.zeros(OBS), 0.3).to_event(1), [torch.distributions.ExpTransform()]
+        cast(Any, dist.Normal(torch.zeros(OBS), 0.3).to_event(1)), [torch.distributions.ExpTransform()]
     )
     d = _linear_hmm(dist, exp_obs)
     assert len(d.transforms) == 1 and (d.rsample((3,)) > 0).all()

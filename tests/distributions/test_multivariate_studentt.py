@@ -34,7 +34,7 @@ def test_log_prob_matches_pyro_on_random_values() -> None:
 def test_log_prob_reduces_to_univariate_student_t() -> None:
     df, loc, scale = torch.tensor(4.0), torch.tensor([0.5]), torch.tensor([[2.0]])
     value = torch.linspace(-5, 5, 11).unsqueeze(-1)
-    expected = torch.distributions.StudentT(df, 0.5, 2.0).log_prob(value.squeeze(-1))
+    expected = dist.StudentT(df, 0.5, 2.0).log_prob(value.squeeze(-1))
     assert torch.allclose(dist.MultivariateStudentT(df, loc, scale).log_prob(value), expected, atol=1e-5)
 
 

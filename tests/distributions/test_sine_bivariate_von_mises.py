@@ -24,15 +24,15 @@ def _grid_moments(d: dist.SineBivariateVonMises, points: int = 400) -> tuple[flo
 
 
 def test_log_prob_matches_pyro_with_either_correlation() -> None:
-    params = [torch.randn(4), torch.randn(4), torch.rand(4) * 5 + 0.5, torch.rand(4) * 5 + 0.5]
+    phi, psi, k1, k2 = torch.randn(4), torch.randn(4), torch.rand(4) * 5 + 0.5, torch.rand(4) * 5 + 0.5
     value = torch.rand(3, 4, 2) * 6 - 3
     rho = torch.randn(4)
-    ours = dist.SineBivariateVonMises(*params, correlation=rho).log_prob(value)
-    theirs = pyro_dist.SineBivariateVonMises(*params, correlation=rho).log_prob(value)
+    ours = dist.SineBivariateVonMises(phi, psi, k1, k2, correlation=rho).log_prob(value)
+    theirs = pyro_dist.SineBivariateVonMises(phi, psi, k1, k2, correlation=rho).log_prob(value)
     assert torch.allclose(ours, theirs, atol=1e-5)
     w = rho.tanh()
-    ours = dist.SineBivariateVonMises(*params, weighted_correlation=w).log_prob(value)
-    theirs = pyro_dist.SineBivariateVonMises(*params, weighted_correlation=w).log_prob(value)
+    ours = dist.SineBivariateVonMises(phi, psi, k1, k2, weighted_correlation=w).log_prob(value)
+    theirs = pyro_dist.SineBivariateVonMises(phi, psi, k1, k2, weighted_correlation=w).log_prob(value)
     assert torch.allclose(ours, theirs, atol=1e-5)
 
 

@@ -16,7 +16,7 @@ pyro_dist: Any = importlib.import_module("pyro.distributions")
 
 def _unit(shape: tuple[int, ...]) -> torch.Tensor:
     x = torch.randn(shape + (3,))
-    return x / x.norm(dim=-1, keepdim=True)
+    return torch.nn.functional.normalize(x, dim=-1)
 
 
 def test_log_prob_matches_pyro() -> None:

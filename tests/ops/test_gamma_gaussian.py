@@ -42,7 +42,8 @@ def test_joint_of_gamma_and_mvn_is_the_product_density() -> None:
     loc, cov = torch.randn(2, dtype=F64), torch.tensor([[2.0, 0.3], [0.3, 1.0]], dtype=F64)
     g = gamma_and_mvn_to_gamma_gaussian(gamma, dist.MultivariateNormal(loc, cov))
     x, s = torch.randn(5, 2, dtype=F64), torch.rand(5, dtype=F64) + 0.3
-    expected = gamma.log_prob(s) + scale_mvn(dist.MultivariateNormal(loc, cov), s).log_prob(x)
+    scaled: Any = scale_mvn(dist.MultivariateNormal(loc, cov), s)
+    expected = gamma.log_prob(s) + scaled.log_prob(x)
     assert torch.allclose(g.log_density(x, s), expected)
     assert torch.allclose(g.event_logsumexp().logsumexp(), torch.zeros((), dtype=F64), atol=1e-10)
 
@@ -52,7 +53,8 @@ def test_matrix_and_mvn_is_the_scaled_conditional() -> None:
     noise = dist.MultivariateNormal(torch.randn(3, dtype=F64), torch.eye(3, dtype=F64) * 0.7)
     g = matrix_and_mvn_to_gamma_gaussian(matrix, noise)
     x, y, s = torch.randn(2, dtype=F64), torch.randn(3, dtype=F64), torch.tensor(1.7, dtype=F64)
-    expected = scale_mvn(noise, s).log_prob(y - x @ matrix)
+    scaled: Any = scale_mvn(noise, s)
+    expected = scaled.log_prob(y - x @ matrix)
     # The joint carries s^(y_dim / 2) from the scaled normalizer.
     assert torch.allclose(g.log_density(torch.cat([x, y]), s), expected)
     with pytest.raises(ValueError, match="MultivariateNormal of event shape"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -13,7 +15,8 @@ from ember.infer.reparam import ProjectedNormalReparam
 
 def _model() -> torch.Tensor:
     with ember.plate("p", 4):
-        return ember.sample("x", dist.ProjectedNormal(torch.tensor([0.0, 1.0, 2.0])))
+        x: torch.Tensor = ember.sample("x", dist.ProjectedNormal(torch.tensor([0.0, 1.0, 2.0])))
+    return x
 
 
 def test_site_becomes_normalized_auxiliary_normal() -> None:
@@ -24,7 +27,7 @@ def test_site_becomes_normalized_auxiliary_normal() -> None:
     assert z.shape == (4, 3) and x.shape == (4, 3)
     expected = z + torch.tensor([0.0, 1.0, 2.0])
     assert torch.allclose(x, expected / expected.norm(dim=-1, keepdim=True))
-    aux = trace.nodes["x_normal"]["fn"]
+    aux: Any = trace.nodes["x_normal"]["fn"]
     assert aux.event_shape == (3,) and aux.batch_shape == (4,)
     assert trace.nodes["x"]["is_observed"]
     trace.compute_log_prob()
@@ -34,7 +37,8 @@ def test_site_becomes_normalized_auxiliary_normal() -> None:
 def test_reparameterized_samples_have_the_projected_normal_distribution() -> None:
     def model() -> torch.Tensor:
         with ember.plate("p", 20000):
-            return ember.sample("x", dist.ProjectedNormal(torch.tensor([0.0, 1.0, 2.0])))
+            x: torch.Tensor = ember.sample("x", dist.ProjectedNormal(torch.tensor([0.0, 1.0, 2.0])))
+        return x
 
     x = poutine.reparam(model, {"x": ProjectedNormalReparam()})()
     y = dist.ProjectedNormal(torch.tensor([0.0, 1.0, 2.0])).sample((20000,))
