@@ -180,7 +180,10 @@ class SineBivariateVonMises(TorchDistribution):
         # a = sqrt(k2^2 + rho^2 sin^2 phi). As a density of x = (cos phi, sin phi) it lies
         # under the Bingham density exp(-x' A x), A = diag(lam0, lam1) below, which lies under
         # an angular central Gaussian with covariance (I + 2 A / b)^-1 (Kent et al., 2018).
-        lam = 0.5 * (k1 - rho**2 / k2)
+        # The bound uses cos phi - 1 <= -sin^2 phi / 2 and the concavity of log I0(sqrt(u))
+        # in u, whose slope at u = k2^2 is I1(k2) / (2 k2 I0(k2)).
+        bessel_ratio = torch.special.i1e(k2) / torch.special.i0e(k2)
+        lam = 0.5 * (k1 - rho**2 * bessel_ratio / k2)
         shift = lam.clamp(max=0)
         lams = torch.stack([-shift, lam - shift])  # one of the two is zero
         width = lams.max(0).values

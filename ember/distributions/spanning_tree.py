@@ -14,12 +14,18 @@ from torch.types import _size
 from ember.distributions.torch_distribution import TorchDistribution
 
 __all__ = [
+    "NUM_SPANNING_TREES",
     "SpanningTree",
     "enumerate_spanning_trees",
     "find_best_tree",
     "make_complete_graph",
     "sample_tree",
+    "sample_tree_approx",
+    "sample_tree_mcmc",
 ]
+
+#: The number of spanning trees of the complete graph on ``V`` vertices (Cayley: ``V^(V-2)``).
+NUM_SPANNING_TREES = [1, 1] + [v ** (v - 2) for v in range(2, 20)]
 
 
 def _num_vertices(num_edges: int) -> int:
@@ -108,6 +114,31 @@ def _sample_tree_gibbs(edge_logits: torch.Tensor, edges: torch.Tensor) -> torch.
         current[e] = (int(grid[0, pick]), int(grid[1, pick]))
     ids = torch.tensor([a + b * (b - 1) // 2 for a, b in current])
     return _edges_from_ids(ids, num_vertices)
+
+
+def sample_tree_mcmc(edge_logits: torch.Tensor, edges: torch.Tensor, backend: str = "python") -> torch.Tensor:
+    """One Gibbs sweep over the edges of the tree ``edges``; it preserves the tree distribution.
+
+    :param edge_logits: one logit per edge, in edge-id order.
+    :param edges: the current ``(E, 2)`` tree.
+    :param backend: only ``"python"``.
+    :raises ValueError: for an unknown backend.
+    """
+    if backend != "python":
+        raise ValueError(f"unknown backend: {backend!r}")
+    return _sample_tree_gibbs(edge_logits, edges)
+
+
+def sample_tree_approx(edge_logits: torch.Tensor, backend: str = "python") -> torch.Tensor:
+    """A draw to start MCMC from; Ember's is exact (Wilson's algorithm), not merely approximate.
+
+    :param edge_logits: one logit per edge, in edge-id order.
+    :param backend: only ``"python"``.
+    :raises ValueError: for an unknown backend.
+    """
+    if backend != "python":
+        raise ValueError(f"unknown backend: {backend!r}")
+    return _sample_tree_wilson(edge_logits)
 
 
 def sample_tree(

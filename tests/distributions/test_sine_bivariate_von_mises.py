@@ -58,9 +58,9 @@ def test_sample_moments_match_the_density(k1: float, k2: float, rho: float) -> N
             correlation=torch.tensor(rho, dtype=torch.float64),
         )
     _, expected, _ = _grid_moments(d)
-    x = d.sample((20000,))
+    x = d.sample((10000,))
     features = torch.stack([x[:, 0].cos(), x[:, 1].cos(), x[:, 0].sin() * x[:, 1].sin()])
-    std_error = features.std(-1) / math.sqrt(20000)
+    std_error = features.std(-1) / math.sqrt(10000)
     assert ((features.mean(-1) - expected).abs() < 5 * std_error + 1e-3).all()
 
 

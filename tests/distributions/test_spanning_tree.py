@@ -10,7 +10,14 @@ import pytest
 import torch
 
 import ember.distributions as dist
-from ember.distributions.spanning_tree import enumerate_spanning_trees, find_best_tree, sample_tree
+from ember.distributions.spanning_tree import (
+    NUM_SPANNING_TREES,
+    enumerate_spanning_trees,
+    find_best_tree,
+    sample_tree,
+    sample_tree_approx,
+    sample_tree_mcmc,
+)
 
 pyro_dist: Any = importlib.import_module("pyro.distributions")
 pyro_spanning_tree: Any = importlib.import_module("pyro.distributions.spanning_tree")
@@ -20,7 +27,8 @@ pyro_spanning_tree: Any = importlib.import_module("pyro.distributions.spanning_t
 def test_enumeration_matches_pyro_and_cayley(num_vertices: int) -> None:
     trees = enumerate_spanning_trees(num_vertices)
     assert trees == pyro_spanning_tree.enumerate_spanning_trees(num_vertices)
-    assert len(trees) == max(1, num_vertices ** (num_vertices - 2))
+    assert len(trees) == max(1, num_vertices ** (num_vertices - 2)) == NUM_SPANNING_TREES[num_vertices]
+    assert NUM_SPANNING_TREES == pyro_spanning_tree.NUM_SPANNING_TREES
 
 
 @pytest.mark.parametrize("num_vertices", [2, 3, 4, 5])
@@ -66,6 +74,9 @@ def test_gibbs_sweeps_from_a_fixed_tree_keep_valid_trees() -> None:
     for tree in d.sample((5,)):
         d.validate_edges(tree)
     assert sample_tree(logits, init_edges=start, mcmc_steps=0) is start
+    d.validate_edges(sample_tree_mcmc(logits, sample_tree_approx(logits)))
+    with pytest.raises(ValueError, match="unknown backend"):
+        sample_tree(logits, backend="cpp")
 
 
 @pytest.mark.parametrize(
