@@ -144,3 +144,15 @@ def test_independent_hmm_rejects_vector_observations() -> None:
     base = dist.GaussianHMM(noise, torch.eye(2), noise, torch.eye(2), noise, duration=3)
     with pytest.raises(ValueError, match="IndependentHMM.*event_shape"):
         dist.IndependentHMM(base)
+
+
+def test_log_prob_gradients_match_finite_differences() -> None:
+    init = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    trans = torch.randn(5, 3, 3, dtype=torch.float64, requires_grad=True)
+    value = torch.randn(5, dtype=torch.float64)
+    obs = dist.Normal(torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64), 1.0)
+
+    def log_prob(i: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return dist.DiscreteHMM(i, t, obs).log_prob(value)
+
+    assert torch.autograd.gradcheck(log_prob, (init, trans))

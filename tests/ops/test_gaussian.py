@@ -162,3 +162,26 @@ def test_shape_methods() -> None:
     assert (g - 1.0).log_normalizer.equal(g.log_normalizer - 1)
     with pytest.raises(ValueError, match=r"info_vec of shape.*\(2,\).*\(3, 3\)"):
         Gaussian(torch.tensor(0.0), torch.zeros(2), torch.eye(3))
+
+
+def test_tensordot_and_filter_sample_gradients_match_finite_differences() -> None:
+    x, y = _random_gaussian((2,), 3), _random_gaussian((2,), 3)
+    info = x.info_vec.clone().requires_grad_()
+    precision = y.precision.clone().requires_grad_()
+
+    def contracted(i: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        symmetric = (p + p.mT) / 2  # precisions are symmetric; the algebra reads either triangle
+        g = gaussian_tensordot(
+            Gaussian(x.log_normalizer, i, x.precision), Gaussian(y.log_normalizer, y.info_vec, symmetric), 2
+        )
+        return g.event_logsumexp()
+
+    assert torch.autograd.gradcheck(contracted, (info, precision))
+    init, trans = _random_gaussian((), 2), _random_gaussian((3,), 4)
+    noise = torch.randn(4, 2, dtype=F64)
+    trans_info = trans.info_vec.clone().requires_grad_()
+
+    def sample(i: torch.Tensor) -> torch.Tensor:
+        return sequential_gaussian_filter_sample(init, Gaussian(trans.log_normalizer, i, trans.precision), noise=noise)
+
+    assert torch.autograd.gradcheck(sample, (trans_info,))
