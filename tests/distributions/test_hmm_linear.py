@@ -129,3 +129,29 @@ def test_linear_hmm_needs_reparameterizable_noise() -> None:
     noise = dist.Normal(torch.zeros(HIDDEN), 1.0).to_event(1)
     with pytest.raises(ValueError, match="LinearHMM.*observation_dist"):
         dist.LinearHMM(noise, torch.eye(HIDDEN), noise, torch.ones(HIDDEN, 1), dist.Poisson(torch.ones(1)).to_event(1))
+
+
+def test_linear_hmm_rsample_gradient_matches_finite_differences() -> None:
+    f64 = torch.float64
+    noise = dist.Normal(torch.zeros(HIDDEN, dtype=f64), 0.5).to_event(1)
+    obs_matrix = torch.randn(HIDDEN, OBS, dtype=f64, requires_grad=True)
+
+    def objective(matrix: torch.Tensor) -> torch.Tensor:
+        torch.manual_seed(4)
+        d = dist.LinearHMM(noise, torch.eye(HIDDEN, dtype=f64) * 0.9, noise, matrix, noise, duration=3)
+        result: torch.Tensor = d.rsample((5,)).pow(3).sum()
+        return result
+
+    (grad,) = torch.autograd.grad(objective(obs_matrix), [obs_matrix])
+    bump = torch.zeros_like(obs_matrix)
+    bump[1, 0] = 1e-6
+    numeric = (objective(obs_matrix + bump) - objective(obs_matrix - bump)) / 2e-6
+    assert torch.allclose(grad[1, 0], numeric, rtol=1e-5)
+
+
+def test_gamma_gaussian_hmm_expand_matches_pyro_shapes() -> None:
+    p = _gamma_params()
+    ours, theirs = _gamma_gaussian_hmm(dist, p).expand((3,)), _gamma_gaussian_hmm(pyro_dist, p).expand((3,))
+    value = torch.randn(T, OBS, dtype=torch.float64)
+    assert ours.batch_shape == theirs.batch_shape == (3,)
+    assert torch.allclose(ours.log_prob(value), theirs.log_prob(value), atol=1e-8)

@@ -165,7 +165,7 @@ def test_shape_methods() -> None:
 
 
 def test_tensordot_and_filter_sample_gradients_match_finite_differences() -> None:
-    x, y = _random_gaussian((2,), 3), _random_gaussian((2,), 3)
+    x, y = _random_gaussian((), 3), _random_gaussian((), 3)
     info = x.info_vec.clone().requires_grad_()
     precision = y.precision.clone().requires_grad_()
 
@@ -177,8 +177,8 @@ def test_tensordot_and_filter_sample_gradients_match_finite_differences() -> Non
         return g.event_logsumexp()
 
     assert torch.autograd.gradcheck(contracted, (info, precision))
-    init, trans = _random_gaussian((), 2), _random_gaussian((3,), 4)
-    noise = torch.randn(4, 2, dtype=F64)
+    init, trans = _random_gaussian((), 1), _random_gaussian((3,), 2)
+    noise = torch.randn(4, 1, dtype=F64)
     trans_info = trans.info_vec.clone().requires_grad_()
 
     def sample(i: torch.Tensor) -> torch.Tensor:
