@@ -232,7 +232,8 @@ class CoalescentTimesWithRate(TorchDistribution):
         log_prob = -(tree.binomial[..., 1:-1] * integral).sum(-1)
         bins = value.floor().clamp(min=0, max=self.duration - 1).long()
         shape = broadcast_shape(self.rate_grid.shape[:-1], bins.shape[:-1])
-        rates = self.rate_grid.expand(shape + self.rate_grid.shape[-1:]).gather(-1, bins.expand(shape + bins.shape[-1:]))
+        grid = self.rate_grid.expand(shape + self.rate_grid.shape[-1:])
+        rates = grid.gather(-1, bins.expand(shape + bins.shape[-1:]))
         hazards = tree.coal_binomial * rates
         log_prob = log_prob + hazards.clamp(min=torch.finfo(hazards.dtype).tiny).log().sum(-1)
         return log_prob.expand(broadcast_shape(self.batch_shape, value.shape[:-1]))

@@ -79,7 +79,10 @@ class GammaGaussianHMM(HiddenMarkovModel):
         for name, d in {"initial_dist": initial_dist, "transition_dist": transition_dist,
                         "observation_dist": observation_dist}.items():
             if not isinstance(d, torch.distributions.MultivariateNormal):
-                raise ValueError(f"GammaGaussianHMM: expected {name} to be a MultivariateNormal, got {type(d).__name__}")
+                raise ValueError(
+                    f"GammaGaussianHMM: expected {name} to be a MultivariateNormal, "
+                    f"got {type(d).__name__}"
+                )
         hidden_dim, obs_dim = observation_matrix.shape[-2:]
         _check_dims(
             "GammaGaussianHMM", hidden_dim, obs_dim,

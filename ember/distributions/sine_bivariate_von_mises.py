@@ -39,7 +39,8 @@ def _log_i0(x: torch.Tensor) -> torch.Tensor:
 
 
 class SineBivariateVonMises(TorchDistribution):
-    """Two dependent angles on the torus, density ``exp(k1 cos(x1-m1) + k2 cos(x2-m2) + rho sin(x1-m1) sin(x2-m2)) / C``.
+    """Two dependent angles on the torus, with density proportional to
+    ``exp(k1 cos(x1 - m1) + k2 cos(x2 - m2) + rho sin(x1 - m1) sin(x2 - m2))``.
 
     This is the sine model of bivariate directional statistics (Singh, Hnizdo and Demchuk,
     2002), used for coupled torsion angles. ``C`` is a series of Bessel-function products,

@@ -39,7 +39,8 @@ class SineSkewed(TorchDistribution):
     """
 
     arg_constraints = {
-        "skewness": constraints.independent(constraints.interval(-1.0, 1.0), 1)  # type: ignore[no-untyped-call]  # torch: unannotated
+        # torch leaves the constraint constructors unannotated
+        "skewness": constraints.independent(constraints.interval(-1.0, 1.0), 1)  # type: ignore[no-untyped-call]
     }
     support = constraints.independent(constraints.real, 1)  # type: ignore[no-untyped-call]  # torch: unannotated
 

@@ -220,7 +220,10 @@ class Gaussian:
         cross = self.precision[..., gone, kept]
         info_gone = self.info_vec[..., gone].unsqueeze(-1)
         batch = broadcast(cross.shape[:-2], info_gone.shape[:-2])
-        white = solve_lower(factor, torch.cat([cross.expand(batch + cross.shape[-2:]), info_gone.expand(batch + info_gone.shape[-2:])], -1))
+        rhs = torch.cat(
+            [cross.expand(batch + cross.shape[-2:]), info_gone.expand(batch + info_gone.shape[-2:])], -1
+        )
+        white = solve_lower(factor, rhs)
         cross, whitened = white[..., :-1], white[..., -1:]
         precision = self.precision[..., kept, kept] - cross.mT @ cross
         info_vec = self.info_vec[..., kept] - (cross.mT @ whitened).squeeze(-1)
