@@ -156,3 +156,10 @@ def test_log_prob_gradients_match_finite_differences() -> None:
         return dist.DiscreteHMM(i, t, obs).log_prob(value)
 
     assert torch.autograd.gradcheck(log_prob, (init, trans))
+
+
+def test_values_outside_the_observation_support_are_rejected() -> None:
+    d = dist.DiscreteHMM(torch.zeros(2), torch.zeros(3, 2, 2), dist.Categorical(logits=torch.zeros(3, 2, 4)))
+    assert d.support.check(d.sample((5,))).all()
+    with pytest.raises(ValueError, match="support"):
+        d.log_prob(torch.tensor([0, 7, 1]))
