@@ -51,6 +51,7 @@ __all__ = [
     "boolean",
     "cat",
     "corr_cholesky",
+    "corr_cholesky_constraint",
     "corr_matrix",
     "dependent",
     "dependent_property",
@@ -188,3 +189,5 @@ corr_matrix = _CorrMatrix()
 unit_lower_cholesky = _UnitLowerCholesky()
 softplus_positive = _SoftplusPositive()
 softplus_lower_cholesky = _SoftplusLowerCholesky()
+# Pyro's deprecated name for ``corr_cholesky``, kept so old models import unchanged.
+corr_cholesky_constraint = corr_cholesky

@@ -14,6 +14,7 @@ from ember.distributions import constraints
 pyro_constraints: Any = importlib.import_module("pyro.distributions.constraints")
 
 EXTRAS = [
+    "corr_cholesky_constraint",
     "corr_matrix",
     "integer",
     "ordered_vector",

@@ -87,3 +87,55 @@ def test_drop_in_replacement_for_a_pyro_style_snippet() -> None:
         assert not dist.is_validation_enabled()
     guide = dist.Delta(loc)
     assert torch.equal(guide.sample(), loc)
+
+
+ZOO_B = [
+    "AVFMultivariateNormal",
+    "CoalescentRateLikelihood",
+    "CoalescentTimes",
+    "CoalescentTimesWithRate",
+    "DiscreteHMM",
+    "GammaGaussianHMM",
+    "GaussianHMM",
+    "GaussianMRF",
+    "IndependentHMM",
+    "LinearHMM",
+    "LKJ",
+    "LKJCorrCholesky",
+    "MultivariateStudentT",
+    "OMTMultivariateNormal",
+    "OneOneMatching",
+    "OneTwoMatching",
+    "ProjectedNormal",
+    "SineBivariateVonMises",
+    "SineSkewed",
+    "SpanningTree",
+    "VonMises3D",
+]
+
+
+def test_structured_distributions_exist_with_pyro_constructor_signatures() -> None:
+    import inspect
+
+    for name in ZOO_B:
+        ours, theirs = getattr(dist, name), getattr(pyro_dist, name)
+        assert name in dist.__all__
+        ours_params = inspect.signature(ours.__init__).parameters
+        theirs_params = inspect.signature(theirs.__init__).parameters
+        assert list(ours_params) == list(theirs_params), name
+        for key, parameter in theirs_params.items():
+            assert ours_params[key].kind == parameter.kind, (name, key)
+            assert ours_params[key].default == parameter.default, (name, key)
+        if isinstance(theirs, type) and issubclass(theirs, torch.distributions.Distribution):
+            assert issubclass(ours, torch.distributions.Distribution) and issubclass(ours, dist.TorchDistributionMixin)
+
+
+def test_structured_distributions_declare_pyro_class_attributes() -> None:
+    for name in ZOO_B:
+        ours, theirs = getattr(dist, name), getattr(pyro_dist, name)
+        if not isinstance(getattr(theirs, "arg_constraints", None), dict):
+            continue
+        assert set(ours.arg_constraints) == set(theirs.arg_constraints), name
+        for flag in ("has_rsample", "has_enumerate_support"):
+            if isinstance(getattr(theirs, flag), bool):
+                assert getattr(ours, flag) == getattr(theirs, flag), (name, flag)

@@ -7,6 +7,7 @@ changing the geometry inference works in without changing the model's distributi
 from ember.infer.reparam.discrete_cosine import DiscreteCosineReparam
 from ember.infer.reparam.loc_scale import LocScaleReparam
 from ember.infer.reparam.neutra import NeuTraReparam
+from ember.infer.reparam.projected_normal import ProjectedNormalReparam
 from ember.infer.reparam.reparam import Reparam, ReparamMessage, ReparamResult
 from ember.infer.reparam.softmax import GumbelSoftmaxReparam
 from ember.infer.reparam.strategies import AutoReparam, MinimalReparam, Strategy
@@ -21,6 +22,7 @@ __all__ = [
     "LocScaleReparam",
     "MinimalReparam",
     "NeuTraReparam",
+    "ProjectedNormalReparam",
     "Reparam",
     "ReparamMessage",
     "ReparamResult",
