@@ -19,7 +19,7 @@ from ember.ops.contract import contract_tensor_tree, contract_to_tensor, einsum,
 from ember.ops.einsum.adjoint import require_backward, sample_dims_of
 from ember.ops.rings import LogRing, MapRing, SampleRing
 
-SIZES = {"a": 2, "b": 3, "c": 2, "d": 2, "i": 3, "j": 2, "n": 1}
+SIZES = {"a": 2, "b": 2, "c": 2, "d": 2, "i": 3, "j": 2, "n": 1}
 PLATES = set("ijn")
 
 # (term dims, term plates) per tree, and the sum dims.
@@ -270,9 +270,7 @@ def test_map_ring_backward_gives_the_brute_force_argmax_over_unrolled_plates() -
 def test_sample_ring_backward_through_plates_follows_the_exact_posterior() -> None:
     torch.manual_seed(0)
     num_samples = 3000
-    spec = [("an", "n"), ("abin", "in")]  # plate n replicates the model: independent draws
-    SIZES["n"] = num_samples
-    SIZES["b"] = 2
+    SIZES["n"] = num_samples  # plate n replicates the model: independent draws
     try:
         generator = torch.Generator().manual_seed(5)
         base_a, base_abi = torch.randn(2, generator=generator), torch.randn(2, 2, 3, generator=generator) * 1.5
@@ -294,7 +292,7 @@ def test_sample_ring_backward_through_plates_follows_the_exact_posterior() -> No
             key = (int(rows["a"][0, n]),) + tuple(int(rows["b"][i, n]) for i in range(3))
             counts[key] = counts.get(key, 0) + 1
     finally:
-        SIZES["n"], SIZES["b"] = 1, 3
+        SIZES["n"] = 1
     keys = list(itertools.product(range(2), range(2), range(2), range(2)))
     log_p = torch.tensor([float(base_a[a] + sum(base_abi[a, bs[i], i] for i in range(3))) for a, *bs in keys])
     expected = (log_p - log_p.logsumexp(0)).exp() * num_samples
