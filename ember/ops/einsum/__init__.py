@@ -10,6 +10,12 @@
 
 Pyro's names (``"pyro.ops.einsum.torch_log"`` and so on) mean the same backends, so code
 ported from Pyro runs unchanged.
+
+Two shortcuts keep many-factor enumeration cheap: the Ember backends run opt_einsum's
+pairwise path directly (no per-step dispatch), and a log-space contraction whose summed dims
+form a chain (an HMM) runs as a parallel scan, ``O(log T)`` batched kernels
+(:mod:`ember.ops.einsum._chain`), whenever no backward pass (sample, argmax, marginal) is
+requested. Paths and plans are cached by equation and shapes.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ BACKENDS: dict[str, str] = {
 }
 
 _PATH_CACHE: dict[Any, Any] = {}
+_MAX_CACHED = 4096
 
 # Log-space backends whose forward pass may take the chain scan when no adjoint is needed.
 _CHAIN_BACKENDS = frozenset(["ember.ops.einsum.torch_log", "ember.ops.einsum.torch_sample", "ember.ops.einsum.torch_marginal"])
@@ -55,6 +62,8 @@ def _try_chain(equation: str, shapes: tuple[tuple[int, ...], ...], operands: tup
     if key in _CHAIN_PLANS:
         plan = _CHAIN_PLANS[key]
     else:
+        if len(_CHAIN_PLANS) >= _MAX_CACHED:
+            _CHAIN_PLANS.clear()  # a program with ever-new shapes must not grow this forever
         plan = _CHAIN_PLANS[key] = chain_plan(equation, shapes)
     if plan is None or any(hasattr(x, "_pyro_backward") for x in operands):
         return None
@@ -96,6 +105,8 @@ def contract_expression(equation: str, *shapes: tuple[int, ...], cache_path: boo
     key = (equation, shapes, tuple(kwargs.items()))
     expr = _PATH_CACHE.get(key)
     if expr is None:
+        if len(_PATH_CACHE) >= _MAX_CACHED:
+            _PATH_CACHE.clear()  # a program with ever-new shapes must not grow this forever
         expr = _PATH_CACHE[key] = opt_einsum.contract_expression(equation, *shapes, **kwargs)
     return expr
 
