@@ -128,7 +128,10 @@ def _run_path(expr: Any, operands: tuple[torch.Tensor, ...], backend: str, fns: 
             continue
         # Inside shared_intermediates, memoize each step by its operands' identities, as
         # opt_einsum's own sharing does; the cache keeps the operands alive so ids stay unique.
-        key = ("ember.einsum", backend, einsum_str, k == last, *(id(x) for x in inputs))
+        # Whether the step records an adjoint is part of the key: a result computed without
+        # one must not be handed to a pass that will run backward through it.
+        adjoint = any(hasattr(x, "_pyro_backward") for x in inputs)
+        key = ("ember.einsum", backend, einsum_str, k == last, adjoint, *(id(x) for x in inputs))
         result = cache.get(key)
         if result is None:
             for x in inputs:

@@ -156,3 +156,19 @@ def test_contraction_without_marked_leaves_records_no_backward() -> None:
     for backend in ["torch_map", "torch_sample", "torch_marginal"]:
         result = contract("ab,bc->", *leaves, backend=f"ember.ops.einsum.{backend}")
         assert not hasattr(result, "_pyro_backward")
+
+
+def test_shared_intermediates_never_hand_a_result_without_adjoint_to_a_backward_pass() -> None:
+    import opt_einsum
+
+    leaves = _leaves("ab,bc,cd->", 4)
+    with opt_einsum.shared_intermediates():
+        plain = contract("ab,bc,cd->", *leaves, backend="ember.ops.einsum.torch_map")
+        again = contract("ab,bc,cd->", *leaves, backend="ember.ops.einsum.torch_map")
+        assert again is plain and not hasattr(plain, "_pyro_backward")
+        for x in leaves:
+            require_backward(x)
+        marked = contract("ab,bc,cd->", *leaves, backend="ember.ops.einsum.torch_map")
+    assert marked is not plain and torch.equal(marked, plain)
+    marked._pyro_backward()  # type: ignore[attr-defined]
+    assert all(x._pyro_backward_result is not None for x in leaves)  # type: ignore[attr-defined]
