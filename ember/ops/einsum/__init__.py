@@ -154,12 +154,16 @@ def contract(equation: str, *operands: torch.Tensor, **kwargs: Any) -> torch.Ten
     """
     backend = resolve_backend(kwargs.pop("backend", "torch"))
     out = kwargs.pop("out", None)
+    if not torch._C._get_tracing_state():
+        return _contract(equation, operands, backend, out, kwargs)
+    with warnings.catch_warnings():
+        # Shapes read while tracing become constants, which is what a cached path assumes.
+        warnings.filterwarnings("ignore", category=TracerWarning)
+        return _contract(equation, operands, backend, out, kwargs)
+
+
+def _contract(equation: str, operands: tuple[torch.Tensor, ...], backend: str, out: Any, kwargs: dict[str, Any]) -> torch.Tensor:
     shapes = tuple(tuple(t.shape) for t in operands)
-    if torch._C._get_tracing_state():
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=TracerWarning)
-            expr = contract_expression(equation, *shapes, **kwargs)
-            return expr(*operands, backend=backend, out=out)  # type: ignore[no-any-return]  # opt_einsum is untyped
     if backend in _CHAIN_BACKENDS and out is None and not kwargs:
         result = _try_chain(equation, shapes, operands)
         if result is not None:
