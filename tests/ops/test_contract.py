@@ -300,3 +300,23 @@ def test_sample_ring_backward_through_plates_follows_the_exact_posterior() -> No
     chi2 = float(((observed - expected) ** 2 / expected).sum())
     dof = len(keys) - 1
     assert chi2 < dof * (1 - 2 / (9 * dof) + 3.09 * math.sqrt(2 / (9 * dof))) ** 3
+
+
+@pytest.mark.parametrize("case", [0, 1, 2, 4, 6])
+def test_marginal_ring_backward_through_plates_matches_pyro(case: int) -> None:
+    import ember.ops.einsum.adjoint as adjoint
+    from ember.ops.rings import MarginalRing
+
+    spec, sum_dims = TREES[case]
+    ours_tree, ours_leaves = _marked_tree(spec, case, adjoint)
+    theirs_tree, theirs_leaves = _marked_tree(spec, case, pyro_adjoint)
+    ours = contract_to_tensor(ours_tree, set(sum_dims), ring=MarginalRing(dim_to_size=SIZES))
+    theirs = pyro_contract.contract_to_tensor(theirs_tree, set(sum_dims), ring=pyro_rings.MarginalRing(dim_to_size=SIZES))
+    assert torch.allclose(ours, theirs, atol=1e-5)
+    ours._pyro_backward()  # type: ignore[attr-defined]
+    theirs._pyro_backward()
+    for x, y in zip(ours_leaves, theirs_leaves):
+        a, b = x._pyro_backward_result, y._pyro_backward_result  # type: ignore[attr-defined]
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert torch.allclose(a.expand_as(b), b, atol=1e-5)
