@@ -22,6 +22,10 @@ __all__ = ["ChainPlan", "chain_plan"]
 
 # Below this many pairwise factors the scan saves too little to pay for the stacking.
 _MIN_EDGES = 4
+# The scan multiplies state matrices (S^3 per product, where the sequential forward algorithm
+# does S^2 per step) and its first round holds E/2 * batch * S^3 elements: above this many it
+# would trade a few kernels for real memory and arithmetic, so large state spaces go pairwise.
+_MAX_ROUND_NUMEL = 2**22
 
 
 _Term = tuple[int, tuple[int, ...], tuple[int, ...]]  # (operand index, permutation, view shape)
@@ -235,4 +239,6 @@ def chain_plan(equation: str, shapes: Sequence[Sequence[int]]) -> ChainPlan | No
             perm, view = _alignment(names, shapes[index], batch, sizes, "")
             batch_terms.append((index, perm, view))
     batch_shape = tuple(sizes[d] for d in batch)
+    if (len(path) - 1) // 2 * math.prod(batch_shape) * states**3 > _MAX_ROUND_NUMEL:
+        return None
     return ChainPlan(batch_shape, states, shapes, edge_terms, unary_terms, batch_terms)

@@ -139,3 +139,10 @@ def test_uniform_hmm_layout_with_extra_unary_factors_equals_pairwise(batch: str,
     grads = torch.autograd.grad(ours.sum(), leaves)
     expected_grads = torch.autograd.grad(expected.sum(), leaves)
     assert all(torch.allclose(g, h, atol=1e-10) for g, h in zip(grads, expected_grads))
+
+
+def test_large_state_spaces_take_the_pairwise_path() -> None:
+    symbols = [opt_einsum.get_symbol(100 + k) for k in range(20)]
+    equation = ",".join(symbols[k] + symbols[k + 1] for k in range(19)) + "->"
+    assert chain_plan(equation, [(8, 8)] * 19) is not None
+    assert chain_plan(equation, [(100, 100)] * 19) is None
