@@ -109,7 +109,6 @@ class ChainPlan:
     def run(self, operands: Sequence[torch.Tensor]) -> torch.Tensor:
         """Contract ``operands`` (log space) to the output dims, in output order."""
         like = operands[0]
-        finfo = torch.finfo(like.dtype)
         S = self.states
         if self.edge_layout is not None:
             matrices = self._stack_uniform(operands, [g[0] for g in self.edge_terms], self.edge_layout, (S, S))
@@ -139,6 +138,7 @@ class ChainPlan:
                 else:
                     row = matrices[k : k + 1] + extra.unsqueeze(-1)
                     matrices = torch.cat([matrices[:k], row, matrices[k + 1 :]])
+        finfo = torch.finfo(torch.result_type(matrices, last_unary) if last_unary is not None else matrices.dtype)
         while matrices.shape[0] > 1:
             n = matrices.shape[0]
             left = matrices[0 : n - 1 : 2].unsqueeze(-1)
