@@ -103,6 +103,8 @@ class CompiledFunction:
         time_compilation = options.pop("time_compilation", False)
         start = time.perf_counter()
         with validation_enabled(False), warnings.catch_warnings():
+            # torch deprecates jit.trace in favour of torch.compile; this API is Pyro's, so say nothing.
+            warnings.filterwarnings("ignore", message=".*torch.jit.trace. is deprecated", category=DeprecationWarning)
             if self.ignore_warnings:
                 warnings.filterwarnings("ignore", category=TracerWarning)
             self.compiled[key] = torch.jit.trace(compiled, leaves + args, **options)  # type: ignore[no-untyped-call]  # torch.jit.trace is unannotated

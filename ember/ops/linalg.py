@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import math
+import warnings
+from contextlib import contextmanager
+from typing import Iterator
 
 import torch
 
-__all__ = ["determinant_3d", "eig_3d", "inv3d", "null_space", "rinverse"]
+__all__ = ["determinant_3d", "eig_3d", "ignore_torch_deprecation_warnings", "inv3d", "null_space", "rinverse"]
+
+
+@contextmanager
+def ignore_torch_deprecation_warnings() -> Iterator[None]:
+    """Silence torch's deprecation warning for ``torch.triangular_solve`` inside the block."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "torch.triangular_solve is deprecated")
+        yield
 
 
 def rinverse(M: torch.Tensor, sym: bool = False) -> torch.Tensor:

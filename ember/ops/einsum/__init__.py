@@ -10,6 +10,12 @@
 
 Pyro's names (``"pyro.ops.einsum.torch_log"`` and so on) mean the same backends, so code
 ported from Pyro runs unchanged.
+
+Two shortcuts keep many-factor enumeration cheap: the Ember backends run opt_einsum's
+pairwise path directly (no per-step dispatch), and a log-space contraction whose summed dims
+form a chain (an HMM) runs as a parallel scan, ``O(log T)`` batched kernels
+(:mod:`ember.ops.einsum._chain`), whenever no backward pass (sample, argmax, marginal) is
+requested. Paths and plans are cached by equation and shapes.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ BACKENDS: dict[str, str] = {
 }
 
 _PATH_CACHE: dict[Any, Any] = {}
+_MAX_CACHED = 4096
 
 # Log-space backends whose forward pass may take the chain scan when no adjoint is needed.
 _CHAIN_BACKENDS = frozenset(["ember.ops.einsum.torch_log", "ember.ops.einsum.torch_sample", "ember.ops.einsum.torch_marginal"])
@@ -55,6 +62,8 @@ def _try_chain(equation: str, shapes: tuple[tuple[int, ...], ...], operands: tup
     if key in _CHAIN_PLANS:
         plan = _CHAIN_PLANS[key]
     else:
+        if len(_CHAIN_PLANS) >= _MAX_CACHED:
+            _CHAIN_PLANS.clear()  # a program with ever-new shapes must not grow this forever
         plan = _CHAIN_PLANS[key] = chain_plan(equation, shapes)
     if plan is None or any(hasattr(x, "_pyro_backward") for x in operands):
         return None
@@ -96,6 +105,8 @@ def contract_expression(equation: str, *shapes: tuple[int, ...], cache_path: boo
     key = (equation, shapes, tuple(kwargs.items()))
     expr = _PATH_CACHE.get(key)
     if expr is None:
+        if len(_PATH_CACHE) >= _MAX_CACHED:
+            _PATH_CACHE.clear()  # a program with ever-new shapes must not grow this forever
         expr = _PATH_CACHE[key] = opt_einsum.contract_expression(equation, *shapes, **kwargs)
     return expr
 
@@ -117,7 +128,10 @@ def _run_path(expr: Any, operands: tuple[torch.Tensor, ...], backend: str, fns: 
             continue
         # Inside shared_intermediates, memoize each step by its operands' identities, as
         # opt_einsum's own sharing does; the cache keeps the operands alive so ids stay unique.
-        key = ("ember.einsum", backend, einsum_str, k == last, *(id(x) for x in inputs))
+        # Whether the step records an adjoint is part of the key: a result computed without
+        # one must not be handed to a pass that will run backward through it.
+        adjoint = any(hasattr(x, "_pyro_backward") for x in inputs)
+        key = ("ember.einsum", backend, einsum_str, k == last, adjoint, *(id(x) for x in inputs))
         result = cache.get(key)
         if result is None:
             for x in inputs:
@@ -140,12 +154,16 @@ def contract(equation: str, *operands: torch.Tensor, **kwargs: Any) -> torch.Ten
     """
     backend = resolve_backend(kwargs.pop("backend", "torch"))
     out = kwargs.pop("out", None)
+    if not torch._C._get_tracing_state():
+        return _contract(equation, operands, backend, out, kwargs)
+    with warnings.catch_warnings():
+        # Shapes read while tracing become constants, which is what a cached path assumes.
+        warnings.filterwarnings("ignore", category=TracerWarning)
+        return _contract(equation, operands, backend, out, kwargs)
+
+
+def _contract(equation: str, operands: tuple[torch.Tensor, ...], backend: str, out: Any, kwargs: dict[str, Any]) -> torch.Tensor:
     shapes = tuple(tuple(t.shape) for t in operands)
-    if torch._C._get_tracing_state():
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=TracerWarning)
-            expr = contract_expression(equation, *shapes, **kwargs)
-            return expr(*operands, backend=backend, out=out)  # type: ignore[no-any-return]  # opt_einsum is untyped
     if backend in _CHAIN_BACKENDS and out is None and not kwargs:
         result = _try_chain(equation, shapes, operands)
         if result is not None:

@@ -102,6 +102,8 @@ def _plan(equation: str, operands: Sequence[torch.Tensor]) -> _Plan:
     key = (equation, tuple(x.shape for x in operands))
     plan = _PLANS.get(key)
     if plan is None:
+        if len(_PLANS) >= 4096:
+            _PLANS.clear()  # a program with ever-new shapes must not grow this forever
         plan = _PLANS[key] = _Plan(equation, key[1])
     return plan
 

@@ -115,3 +115,34 @@ def test_chain_results_are_shared_inside_shared_intermediates() -> None:
         again = contract(equation, *operands, backend="ember.ops.einsum.torch_log")
     assert again is first
     assert contract(equation, *operands, backend="ember.ops.einsum.torch_log") is not first
+
+
+@pytest.mark.parametrize("batch", ["", "i"])
+@pytest.mark.parametrize("extra_at", [(), (0,), (4,), (9,), (0, 4, 9)])
+def test_uniform_hmm_layout_with_extra_unary_factors_equals_pairwise(batch: str, extra_at: tuple[int, ...]) -> None:
+    """Same-layout transitions and emissions stack as one tensor; extra priors go anywhere."""
+    generator = torch.Generator().manual_seed(len(extra_at))
+    T = 10
+    symbols = [opt_einsum.get_symbol(100 + k) for k in range(T)]
+    sizes = {"i": 3, **dict.fromkeys(symbols, 4)}
+    inputs = [batch + symbols[t + 1] + symbols[t] for t in range(T - 1)]  # reversed orientation
+    inputs += [batch + s for s in symbols]
+    inputs += [symbols[k] for k in extra_at]
+    operands = [torch.randn([sizes[d] for d in names], generator=generator, dtype=torch.float64) for names in inputs]
+    equation = ",".join(inputs) + "->" + batch
+    plan = chain_plan(equation, [tuple(x.shape) for x in operands])
+    assert plan is not None and plan.edge_layout is not None and plan.unary_layout is not None
+    leaves = [x.requires_grad_() for x in operands]
+    ours = contract(equation, *leaves, backend="ember.ops.einsum.torch_log")
+    expected = _pairwise(equation, leaves)
+    assert torch.allclose(ours, expected, atol=1e-10)
+    grads = torch.autograd.grad(ours.sum(), leaves)
+    expected_grads = torch.autograd.grad(expected.sum(), leaves)
+    assert all(torch.allclose(g, h, atol=1e-10) for g, h in zip(grads, expected_grads))
+
+
+def test_large_state_spaces_take_the_pairwise_path() -> None:
+    symbols = [opt_einsum.get_symbol(100 + k) for k in range(20)]
+    equation = ",".join(symbols[k] + symbols[k + 1] for k in range(19)) + "->"
+    assert chain_plan(equation, [(8, 8)] * 19) is not None
+    assert chain_plan(equation, [(100, 100)] * 19) is None
