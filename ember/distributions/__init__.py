@@ -17,6 +17,12 @@ from torch.distributions import transform_to as transform_to
 
 from ember.distributions import constraints as constraints
 from ember.distributions import transforms as transforms
+from ember.distributions.conditional import (
+    ConditionalDistribution as ConditionalDistribution,
+    ConditionalTransform as ConditionalTransform,
+    ConditionalTransformedDistribution as ConditionalTransformedDistribution,
+    ConditionalTransformModule as ConditionalTransformModule,
+)
 from ember.distributions.delta import Delta as Delta
 from ember.distributions.distribution import Distribution as Distribution
 from ember.distributions.kl import kl_divergence as kl_divergence
@@ -71,6 +77,10 @@ from ember.distributions.torch_distribution import (
     TorchDistribution as TorchDistribution,
     TorchDistributionMixin as TorchDistributionMixin,
 )
+from ember.distributions.torch_transform import (
+    ComposeTransformModule as ComposeTransformModule,
+    TransformModule as TransformModule,
+)
 from ember.distributions.unit import Unit as Unit
 from ember.distributions.util import (
     broadcast_shape as broadcast_shape,
@@ -92,6 +102,11 @@ __all__ = [
     "Categorical",
     "Cauchy",
     "Chi2",
+    "ComposeTransformModule",
+    "ConditionalDistribution",
+    "ConditionalTransform",
+    "ConditionalTransformedDistribution",
+    "ConditionalTransformModule",
     "constraints",
     "ContinuousBernoulli",
     "Delta",
@@ -141,6 +156,7 @@ __all__ = [
     "TorchDistributionMixin",
     "transform_to",
     "TransformedDistribution",
+    "TransformModule",
     "transforms",
     "Uniform",
     "Unit",
