@@ -26,22 +26,21 @@ def _get_dependencies(model: Callable[..., Any], args: tuple[Any, ...], kwargs: 
     """
     with block():
         prototype = trace(model).get_trace(*args, **kwargs)
-    sites = [site for site in prototype.nodes.values() if site["type"] == "sample" and not site_is_subsample(site)]
-    order = {site["name"]: i for i, site in enumerate(sites)}
+    sites = [(name, site) for name, site in prototype.nodes.items() if site["type"] == "sample" and not site_is_subsample(site)]
+    order = {name: i for i, (name, _) in enumerate(sites)}
     leaves = {
-        site["name"]: site["value"].detach().requires_grad_()
-        for site in sites
+        name: site["value"].detach().requires_grad_()
+        for name, site in sites
         if not site["is_observed"] and torch.is_floating_point(site["value"])
     }
     with block(), torch.enable_grad():
         replayed = trace(condition(model, data=leaves)).get_trace(*args, **kwargs)
         names = list(leaves)
         prior: Dependencies = {}
-        for site in sites:
-            name = site["name"]
+        for name, _ in sites:
             node: Any = replayed.nodes[name]
             log_prob = node["fn"].log_prob(node["value"]).sum()
-            upstream = {name: set()}
+            upstream: dict[str, set[str]] = {name: set()}
             if log_prob.requires_grad and names:
                 grads = torch.autograd.grad(log_prob, [leaves[n] for n in names], allow_unused=True)
                 upstream.update({n: set() for n, g in zip(names, grads) if g is not None and n != name})

@@ -26,7 +26,7 @@ from ember.infer.autoguide.initialization import InitFn, InitMessenger, init_to_
 from ember.infer.autoguide.utils import deep_setattr, eye_like, helpful_support_errors
 from ember.nn.module import PyroModule, PyroParam
 from ember.poutine.handlers import infer_config
-from ember.poutine.message import Message
+from ember.poutine.message import InferDict, Message
 from ember.poutine.runtime import get_mask
 from ember.primitives import sample
 
@@ -36,7 +36,7 @@ Conditional = str | Callable[[], torch.Tensor]
 Dependency = str | Callable[[torch.Tensor], torch.Tensor]
 
 
-def _config_auxiliary(msg: Message) -> dict[str, Any]:
+def _config_auxiliary(msg: Message) -> InferDict:
     return {"is_auxiliary": True}
 
 
