@@ -17,6 +17,10 @@ class Sylvester(Householder):
 
     ``Q`` is a product of Householder reflections and the diagonals of ``R`` and ``S`` pass
     through ``tanh``; the inverse has no closed form (only cached outputs can be inverted).
+    The map is Pyro's, ``y = x + tanh(x S Q^T + b) Q R`` on row vectors. Its log-Jacobian
+    is computed exactly, as ``slogdet(I + S Q^T diag(tanh') Q R)``: Pyro's closed form
+    ``sum log(1 + tanh' R_ii S_ii)`` holds only for the paper's arrangement of the factors,
+    so it agrees with this one only near the identity (Pyro's small initial weights).
 
     :param input_dim: the event size ``D``.
     :param count_transforms: the number of reflections forming ``Q``.
@@ -72,9 +76,12 @@ class Sylvester(Householder):
     def _call(self, x: torch.Tensor) -> torch.Tensor:
         _check_last_dim(self, x, self.input_dim)
         Q, R, S = self.Q(x), self.R(), self.S()
-        preactivation = x @ (S @ Q.T) + self.b
-        self._cached_logDetJ = torch.log1p(self.dtanh_dx(preactivation) * R.diagonal() * S.diagonal() + 1e-8).sum(-1)
-        return x + torch.tanh(preactivation) @ (Q @ R)
+        B, A = S @ Q.T, Q @ R
+        preactivation = x @ B + self.b
+        # dy/dx = I + B diag(tanh'(pre)) A, as a batch of D x D matrices.
+        jacobian = torch.eye(self.input_dim, dtype=x.dtype, device=x.device) + (B * self.dtanh_dx(preactivation).unsqueeze(-2)) @ A
+        self._cached_logDetJ = torch.linalg.slogdet(jacobian)[1]
+        return x + torch.tanh(preactivation) @ A
 
     def _inverse(self, y: torch.Tensor) -> torch.Tensor:
         raise KeyError("Sylvester object expected to find key in intermediates cache but didn't")
