@@ -60,9 +60,12 @@ class AutoNormalizingFlow(AutoContinuous):
     def get_posterior(self, *args: Any, **kwargs: Any) -> Any:
         """The flow applied to the base distribution (built on the first call)."""
         if self.transform is None:
-            self.transform = self._init_transform_fn(self.latent_dim)
-            if isinstance(self.transform, torch.nn.Module):
-                for parameter in self.transform.parameters():
+            transform = self._init_transform_fn(self.latent_dim)
+            self.transform = transform
+            # Read through the local name: the attribute would register the flow's params before
+            # the prototype, and Pyro's param order has the prototype first.
+            if isinstance(transform, torch.nn.Module):
+                for parameter in transform.parameters():
                     self._prototype_tensor = parameter  # follow the flow's dtype and device
                     break
         return super().get_posterior(*args, **kwargs)
