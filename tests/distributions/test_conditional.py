@@ -22,7 +22,7 @@ pyro_dist: Any = importlib.import_module("pyro.distributions")
 
 
 def test_conditioning_builds_a_transformed_distribution_matching_pyro() -> None:
-    base = dist.Normal(torch.zeros(3), 1.0).to_event(1)
+    base: Any = dist.Normal(torch.zeros(3), 1.0).to_event(1)
     flow = conditional_affine_coupling(3, context_dim=2)
     ours = ConditionalTransformedDistribution(base, [flow, ExpTransform()])
     theirs_flow = pyro_dist.transforms.conditional_affine_coupling(3, context_dim=2)

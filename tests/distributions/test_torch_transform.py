@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 import ember.distributions as dist
@@ -35,7 +37,8 @@ def test_compose_transform_module_registers_only_module_parts() -> None:
 
 def test_a_compose_module_inside_a_transformed_distribution() -> None:
     flow = ComposeTransformModule([Planar(2), Planar(2)])
-    d = dist.TransformedDistribution(dist.Normal(torch.zeros(2), 1.0).to_event(1), flow)
+    base: Any = dist.Normal(torch.zeros(2), 1.0).to_event(1)
+    d = dist.TransformedDistribution(base, flow)
     value = d.rsample(torch.Size([5]))
-    d.log_prob(value).sum().backward()
+    torch.autograd.backward(d.log_prob(value).sum())
     assert all(p.grad is not None for p in flow.parameters())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -27,7 +29,8 @@ def test_matches_pyro_and_a_per_pixel_matrix_product() -> None:
     x = torch.randn(2, 3, 4, 5)
     assert_pyro_parity(ours, theirs, x, atol=1e-5)
     assert_same_declarations(ours, theirs)
-    weight = ours.permutation @ ours.L @ ours.U
+    permutation: Any = ours.permutation
+    weight = permutation @ ours.L @ ours.U
     assert torch.allclose(ours(x), torch.einsum("ij,bjhw->bihw", weight, x), atol=1e-5)
 
 

@@ -136,14 +136,16 @@ def test_every_public_name_of_pyros_transforms_has_an_ember_counterpart() -> Non
 def test_iterated_composes_independent_modules() -> None:
     flow = transforms.iterated(3, transforms.planar, 2)
     assert isinstance(flow, transforms.ComposeTransformModule) and len(flow.parts) == 3
-    assert len({id(p.u) for p in flow.parts}) == 3
+    parts: list[Any] = list(flow.parts)
+    assert len({id(p.u) for p in parts}) == 3
     assert len(list(flow.parameters())) == 9
     x = torch.randn(4, 2)
     y = flow(x)
     expected = x
     log_det = torch.zeros(4)
-    for part in flow.parts:
+    for part in parts:
         out = part(expected)
         log_det = log_det + part.log_abs_det_jacobian(expected, out)
         expected = out
-    assert torch.allclose(y, expected) and torch.allclose(flow.log_abs_det_jacobian(x, y), log_det)
+    composed: Any = flow
+    assert torch.allclose(y, expected) and torch.allclose(composed.log_abs_det_jacobian(x, y), log_det)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -37,4 +39,5 @@ def test_conditional_matches_pyro() -> None:
     ours.load_state_dict(theirs.state_dict())
     context = torch.randn(2)
     assert_pyro_parity(ours.condition(context), theirs.condition(context), torch.randn(4, 3), invertible=False)
-    assert conditional_radial(3, 2).nn.param_dims == [3, 1, 1]
+    net: Any = conditional_radial(3, 2).nn
+    assert net.param_dims == [3, 1, 1]

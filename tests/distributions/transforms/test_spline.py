@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -58,7 +60,8 @@ def test_conditional_spline_matches_pyro_for_a_batch_of_contexts(order: str) -> 
 def test_helpers() -> None:
     assert spline(2, count_bins=3).unnormalized_widths.shape == (2, 3)
     flow = conditional_spline(2, 4, order="quadratic")
-    assert flow.nn.param_dims == [16, 16, 14]
+    net: Any = flow.nn
+    assert net.param_dims == [16, 16, 14]
     assert flow.condition(torch.zeros(4))(torch.zeros(2)).shape == (2,)
 
 

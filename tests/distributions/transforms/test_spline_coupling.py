@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -31,4 +33,5 @@ def test_round_trip_and_log_det_against_autograd() -> None:
     x = torch.randn(3, 4, dtype=torch.float64)
     assert_round_trip(flow, x, atol=1e-8)
     assert_log_det_matches_autograd(flow, x, atol=1e-8)
-    assert spline_coupling(4, split_dim=1).upper_spline.nn.param_dims == [24, 24, 21, 24]
+    net: Any = spline_coupling(4, split_dim=1).upper_spline.nn
+    assert net.param_dims == [24, 24, 21, 24]

@@ -43,7 +43,8 @@ def _mean_field_optimum() -> float:
 
 def _vectorized_loss(guide: Any) -> torch.Tensor:
     with ember.plate("particles", PARTICLES, dim=-1):
-        return elbo_loss(banana, guide) / PARTICLES
+        loss: torch.Tensor = elbo_loss(banana, guide) / PARTICLES
+        return loss
 
 
 def _kl_and_slope(guide: Any, n: int = 4000) -> tuple[float, float, float]:
@@ -52,7 +53,8 @@ def _kl_and_slope(guide: Any, n: int = 4000) -> tuple[float, float, float]:
         model_trace = poutine.trace(poutine.replay(banana, trace=guide_trace)).get_trace()
 
     def log_density(trace: Any) -> torch.Tensor:
-        return sum(site["fn"].log_prob(site["value"]) for site in trace.nodes.values() if site["type"] == "sample")
+        terms = [site["fn"].log_prob(site["value"]) for site in trace.nodes.values() if site["type"] == "sample"]
+        return torch.stack(terms).sum(0)
 
     gap = log_density(guide_trace) - log_density(model_trace)
     x, y = guide_trace.nodes["x"]["value"], guide_trace.nodes["y"]["value"]
@@ -75,7 +77,8 @@ def test_iaf_fits_the_banana() -> None:
     guide = AutoIAFNormal(banana, hidden_dim=[16], num_transforms=2)
     ember.set_rng_seed(4)  # the last flow orders x before y, so y | x is exactly representable
     guide()
-    assert [part.arn.permutation.tolist() for part in guide.transform.parts] == [[1, 0], [0, 1]]
+    flow: Any = guide.transform
+    assert [part.arn.permutation.tolist() for part in flow.parts] == [[1, 0], [0, 1]]
     fit(guide, lambda: _vectorized_loss(guide), steps=80)
     _assert_fits_the_banana(guide)
 
@@ -101,7 +104,8 @@ def test_param_names_and_posterior_as_pyro() -> None:
     theirs = pyro_autoguide.AutoIAFNormal(pyro_banana, num_transforms=2)
     theirs()
     assert list(ember.get_param_store()) == list(pyro.get_param_store())
-    theirs.transform.load_state_dict(guide.transform.state_dict())
+    flow: Any = guide.transform
+    theirs.transform.load_state_dict(flow.state_dict())
     z = torch.randn(5, 2)
     assert torch.allclose(guide.get_posterior().log_prob(z), theirs.get_posterior().log_prob(z), atol=1e-5)
 
@@ -110,4 +114,5 @@ def test_iaf_warns_about_init_loc_fn_and_passes_flow_options() -> None:
     with pytest.warns(FutureWarning, match="The `init_loc_fn` argument to AutoIAFNormal is not used in practice"):
         guide = AutoIAFNormal(banana, init_loc_fn=lambda site: torch.tensor(0.0), stable=True)
     guide()
-    assert guide.transform.parts[0].stable and guide.transform.parts[0].arn.hidden_dims == [7]
+    flow: Any = guide.transform
+    assert flow.parts[0].stable and flow.parts[0].arn.hidden_dims == [7]

@@ -109,7 +109,8 @@ def test_fits_a_conjugate_linear_gaussian_chain() -> None:
     fit(guide, loss, steps=80)
     # Marginally y ~ N(0, I + 2 * ones ones^T).
     covariance = torch.eye(4) + 2.0 * torch.ones(4, 4)
-    log_evidence = torch.distributions.MultivariateNormal(torch.zeros(4), covariance).log_prob(y)
+    evidence: Any = torch.distributions.MultivariateNormal(torch.zeros(4), covariance)
+    log_evidence = evidence.log_prob(y)
     particles = 2000
     with torch.no_grad(), ember.plate("particles", particles, dim=-2):
         guide_trace = poutine.trace(guide).get_trace()
@@ -123,7 +124,8 @@ def _per_particle(trace: Any) -> torch.Tensor:
     total = torch.zeros(())
     for site in trace.nodes.values():
         if site["type"] == "sample":
-            log_prob = site["fn"].log_prob(site["value"])
+            fn: Any = site["fn"]
+            log_prob = fn.log_prob(site["value"])
             total = total + log_prob.reshape(log_prob.shape[:1] + (-1,)).sum(-1) if log_prob.dim() else total + log_prob
     return total
 
