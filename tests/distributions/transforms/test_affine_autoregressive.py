@@ -92,3 +92,13 @@ def test_wrong_event_size_names_the_transform_and_shapes() -> None:
         flow(torch.randn(5, 4))
     with pytest.raises(RuntimeError, match=r"AffineAutoregressive: expected y with event size 3"):
         flow.inv(torch.randn(2))
+
+
+def test_a_flow_on_the_wrong_event_dim_or_size_fails_as_in_pyro() -> None:
+    scalar: Any = dist.Normal(0.0, 1.0)
+    with pytest.raises(ValueError, match=r"base_distribution needs to have shape with size at least 1, but got torch.Size\(\[\]\)"):
+        dist.TransformedDistribution(scalar, [affine_autoregressive(3)])
+    too_wide: Any = dist.Normal(torch.zeros(4), 1.0).to_event(1)
+    d = dist.TransformedDistribution(too_wide, [affine_autoregressive(3)])
+    with pytest.raises(RuntimeError, match=r"AffineAutoregressive: expected x with event size 3 in its last dim, got shape \(4,\)"):
+        d.sample()
