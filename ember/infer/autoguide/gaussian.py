@@ -148,11 +148,17 @@ class AutoGaussian(AutoGuide):
         for d, upstreams in list(self.dependencies.items()):
             if all(nodes[u]["is_observed"] for u in upstreams if u in nodes):
                 del self.dependencies[d]
-        init_loc = torch.zeros(())
-        for d, site in nodes.items():
-            if site["type"] != "sample" or site_is_subsample(site) or d not in self.dependencies:
-                continue
+        factor_sites = [
+            (d, site) for d, site in nodes.items() if site["type"] == "sample" and not site_is_subsample(site) and d in self.dependencies
+        ]
+        for d, site in factor_sites:  # before any param exists, so a bad model leaves no state
             fn: Any = site["fn"]
+            if fn.batch_shape != _plates_to_shape(frozenset(site["cond_indep_stack"])):
+                self.prototype_trace = None
+                raise ValueError(f"Shape mismatch at site '{d}'. Are you missing a pyro.plate() or .to_event()?")
+        init_loc = torch.zeros(())
+        for d, site in factor_sites:
+            fn = site["fn"]
             assert all(f.vectorized for f in site["cond_indep_stack"])
             self._factors[d] = {
                 "name": d,
@@ -161,8 +167,6 @@ class AutoGaussian(AutoGuide):
                 "fn": SimpleNamespace(support=fn.support, batch_shape=fn.batch_shape, event_dim=fn.event_dim),
             }
             plates: _Plates = frozenset(site["cond_indep_stack"])
-            if fn.batch_shape != _plates_to_shape(plates):
-                raise ValueError(f"Shape mismatch at site '{d}'. Are you missing a pyro.plate() or .to_event()?")
             if site["is_observed"]:
                 plates &= frozenset().union(*(self._plates[u] for u in self.dependencies[d] if u != d))
             self._plates[d] = plates

@@ -120,7 +120,21 @@ class AutoStructured(AutoGuide):
             self.dependencies = dict(dependencies)
         self._original_model = None
 
+    def _check_types(self) -> None:
+        # Before any param exists: a bad configuration leaves nothing in the param store.
+        conditionals = self.conditionals if isinstance(self.conditionals, dict) else {"*": self.conditionals}
+        for name, conditional in conditionals.items():
+            if not callable(conditional) and conditional not in ("delta", "normal", "mvn"):
+                where = "" if name == "*" else f" at site '{name}'"
+                raise ValueError(f"AutoStructured: unsupported conditional type: {conditional}{where}")
+        dependencies = self.dependencies if isinstance(self.dependencies, dict) else {"*": {"*": self.dependencies}}
+        for deps in dependencies.values():
+            for dep in deps.values():
+                if not (dep == "linear" or callable(dep)):
+                    raise ValueError(f"Expected either the string 'linear' or a callable, but got {dep}")
+
     def _setup_prototype(self, *args: Any, **kwargs: Any) -> None:
+        self._check_types()
         super()._setup_prototype(*args, **kwargs)
         self.locs = PyroModule()
         self.scales = PyroModule()
@@ -151,8 +165,6 @@ class AutoStructured(AutoGuide):
             if callable(conditional):
                 deep_setattr(self.conds, name, conditional)
             else:
-                if conditional not in ("delta", "normal", "mvn"):
-                    raise ValueError(f"AutoStructured: unsupported conditional type: {conditional} at site '{name}'")
                 if conditional in ("normal", "mvn"):
                     deep_setattr(self.scales, name, PyroParam(torch.full_like(init_loc, self._init_scale), self.scale_constraint))
                 if conditional == "mvn":
@@ -169,8 +181,6 @@ class AutoStructured(AutoGuide):
                     linear = torch.nn.Linear(numel[upstream], numel[name], bias=False)
                     linear.weight.data.zero_()
                     dep = linear
-                elif not callable(dep):
-                    raise ValueError(f"Expected either the string 'linear' or a callable, but got {dep}")
                 deep_setattr(deps, upstream, dep)
         # Topological order: always the ready site with the smallest name, as Pyro.
         self._sorted_sites: list[tuple[str, dict[str, Any]]] = []

@@ -115,5 +115,7 @@ def test_bad_arguments_and_shapes() -> None:
     def unplated() -> None:
         ember.sample("z", dist.Normal(torch.zeros(3), 1.0))
 
+    guide = AutoGaussian(unplated)
     with pytest.raises(ValueError, match="Shape mismatch at site 'z'. Are you missing a pyro.plate\\(\\) or .to_event\\(\\)?"):
-        AutoGaussian(unplated)()
+        guide()
+    assert list(ember.get_param_store()) == [] and guide.prototype_trace is None

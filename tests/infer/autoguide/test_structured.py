@@ -133,5 +133,9 @@ def _per_particle(trace: Any) -> torch.Tensor:
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match=r"Expected init_scale > 0. but got -1.0"):
         AutoStructured(chain(ember, dist), init_scale=-1.0)
+    guide = AutoStructured(chain(ember, dist), conditionals={"a": "cauchy", "b": "normal", "c": "normal"})
     with pytest.raises(ValueError, match="AutoStructured: unsupported conditional type: cauchy at site 'a'"):
-        AutoStructured(chain(ember, dist), conditionals={"a": "cauchy", "b": "normal", "c": "normal"})()
+        guide()
+    assert list(ember.get_param_store()) == [] and guide.prototype_trace is None
+    with pytest.raises(ValueError, match="Expected either the string 'linear' or a callable, but got quadratic"):
+        AutoStructured(chain(ember, dist), dependencies="quadratic")()
