@@ -182,8 +182,10 @@ class ConditionalAutoRegressiveNN(nn.Module):
     def _forward(self, x: torch.Tensor) -> NetOutput:
         h = x
         *hidden, last = self.layers
+        # The default ReLU runs in place on each fresh layer output (one allocation less a layer).
+        inplace_relu = type(self.f) is nn.ReLU
         for layer in hidden:
-            h = self.f(layer(h))
+            h = layer(h).relu_() if inplace_relu else self.f(layer(h))
         h = last(h)
         assert isinstance(h, torch.Tensor)
         if self.skip_layer is not None:

@@ -76,3 +76,16 @@ def test_narrow_hidden_layers_and_one_input() -> None:
         AutoRegressiveNN(3, [2])
     with pytest.warns(UserWarning, match="AutoRegressiveNN input_dim = 1. Consider using an affine transformation instead."):
         AutoRegressiveNN(1, [3])
+
+
+def test_gradients_equal_pyros_through_the_in_place_relu() -> None:
+    permutation = torch.tensor([2, 1, 0])
+    ours = AutoRegressiveNN(3, [6, 6], permutation=permutation)
+    theirs = pyro_arn.AutoRegressiveNN(3, [6, 6], permutation=permutation)
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(4, 3)
+    for net in (ours, theirs):
+        mean, log_scale = net(x)
+        torch.autograd.backward((mean * log_scale).sum())
+    for (name, a), (_, b) in zip(ours.named_parameters(), theirs.named_parameters()):
+        assert a.grad is not None and b.grad is not None and torch.allclose(a.grad, b.grad), name

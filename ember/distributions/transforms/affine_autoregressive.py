@@ -80,7 +80,7 @@ class AffineAutoregressive(TransformModule):
             return scale * x + (1 - scale) * mean
         log_scale = self._clamp(raw)
         self._cached_log_scale = log_scale
-        return torch.exp(log_scale) * x + mean
+        return torch.addcmul(mean, torch.exp(log_scale), x)
 
     def _inverse(self, y: torch.Tensor) -> torch.Tensor:
         # Fixed-point sweep instead of Pyro's per-coordinate writes: after k passes the first k
