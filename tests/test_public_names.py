@@ -26,7 +26,6 @@ PENDING: dict[str, dict[str, str]] = {
         "HaarReparam": "needs the Haar transform (distribution/flow issue)",
         "LatentStableReparam": "needs Stable (distribution issue)",
         "LinearHMMReparam": "needs LinearHMM (distribution issue)",
-        "ProjectedNormalReparam": "comes with ProjectedNormal (distribution issue)",
         "SplitReparam": "needs ImproperUniform (distribution issue)",
         "StableReparam": "needs Stable (distribution issue)",
         "StructuredReparam": "needs the AutoStructured guide",
