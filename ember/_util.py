@@ -8,17 +8,25 @@ at the top of the import graph.
 from __future__ import annotations
 
 import math
+import numbers
 import random
 import sys
 import warnings
-from typing import Any
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, overload
 
 import torch
+from torch.jit._trace import TracerWarning
 
 __all__ = [
     "get_rng_state",
+    "ignore_jit_warnings",
+    "jit_iter",
     "set_rng_seed",
     "set_rng_state",
+    "torch_isinf",
+    "torch_isnan",
     "warn_if_inf",
     "warn_if_nan",
 ]
@@ -113,3 +121,79 @@ def warn_if_inf(
         found = scalar == inf if scalar is not None else bool((torch.as_tensor(value) == inf).any())
         if found:
             warnings.warn_explicit(f"Encountered {sign}inf{': ' + msg if msg else '.'}", UserWarning, *where)
+
+
+@overload
+def torch_isnan(x: float) -> bool: ...
+@overload
+def torch_isnan(x: torch.Tensor) -> torch.Tensor: ...
+def torch_isnan(x: torch.Tensor | float) -> torch.Tensor | bool:
+    """Whether a number is NaN, or (as a 0-dim bool tensor) whether a tensor holds any NaN.
+
+    :param x: a number or a tensor.
+
+    >>> torch_isnan(float("nan")), torch_isnan(torch.tensor([0.0, float("nan")]))
+    (True, tensor(True))
+    """
+    if isinstance(x, numbers.Number):
+        return bool(x != x)
+    return torch.isnan(x).any()
+
+
+@overload
+def torch_isinf(x: float) -> bool: ...
+@overload
+def torch_isinf(x: torch.Tensor) -> torch.Tensor: ...
+def torch_isinf(x: torch.Tensor | float) -> torch.Tensor | bool:
+    """Whether a number is infinite, or whether a tensor holds a ``+inf`` or a ``-inf``.
+
+    :param x: a number or a tensor.
+
+    >>> torch_isinf(-math.inf), bool(torch_isinf(torch.tensor([1.0, math.inf])))
+    (True, True)
+    """
+    if isinstance(x, numbers.Number):
+        return x == math.inf or x == -math.inf
+    positive: torch.Tensor = (x == math.inf).any()
+    return positive if positive else (x == -math.inf).any()
+
+
+WarningFilter = str | tuple[str, type[Warning]]
+
+
+@contextmanager
+def ignore_jit_warnings(filter: Sequence[WarningFilter] | None = None) -> Iterator[None]:
+    """Silence ``torch.jit`` tracer warnings inside, while a ``torch.jit.trace`` is running.
+
+    Outside tracing nothing is filtered.
+
+    :param filter: the warnings to silence: message patterns (of ``TracerWarning``) or
+        ``(message pattern, category)`` pairs; ``None`` silences every ``TracerWarning``.
+
+    >>> with ignore_jit_warnings():
+    ...     pass
+    """
+    if not torch._C._get_tracing_state():
+        yield
+        return
+    with warnings.catch_warnings():
+        if filter is None:
+            warnings.filterwarnings("ignore", category=TracerWarning)
+        else:
+            for entry in filter:
+                message, category = entry if isinstance(entry, tuple) else (entry, TracerWarning)
+                warnings.filterwarnings("ignore", message=message, category=category)
+        yield
+
+
+def jit_iter(tensor: torch.Tensor) -> list[torch.Tensor]:
+    """The slices of ``tensor`` along its first dim, without the tracer's iteration warnings.
+
+    >>> jit_iter(torch.tensor([1, 2]))
+    [tensor(1), tensor(2)]
+    """
+    with warnings.catch_warnings():
+        # torch raises "Iterating over a tensor" as a RuntimeWarning, not a TracerWarning.
+        warnings.filterwarnings("ignore", "Iterating over a tensor")
+        warnings.filterwarnings("ignore", category=TracerWarning)
+        return list(tensor)
