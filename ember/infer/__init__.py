@@ -6,6 +6,7 @@ Each algorithm is a user of traces: it runs the guide and the model under ``trac
 
 from ember.infer import autoguide, reparam
 from ember.infer.abstract_infer import EmpiricalMarginal, TracePosterior
+from ember.infer.discrete import TraceEnumSample_ELBO, infer_discrete
 from ember.infer.elbo import ELBO
 from ember.infer.importance import Importance
 from ember.infer.predictive import Predictive
@@ -13,7 +14,9 @@ from ember.infer.renyi_elbo import RenyiELBO
 from ember.infer.svi import SVI
 from ember.infer.trace_elbo import JitTrace_ELBO, Trace_ELBO
 from ember.infer.trace_mean_field_elbo import JitTraceMeanField_ELBO, TraceMeanField_ELBO
+from ember.infer.traceenum_elbo import JitTraceEnum_ELBO, TraceEnum_ELBO
 from ember.infer.tracegraph_elbo import JitTraceGraph_ELBO, TraceGraph_ELBO
+from ember.infer.tracetmc_elbo import TraceTMC_ELBO
 from ember.infer.util import enable_validation, is_validation_enabled
 from ember.poutine.enumerate_config import config_enumerate
 
@@ -21,19 +24,24 @@ __all__ = [
     "ELBO",
     "EmpiricalMarginal",
     "Importance",
+    "JitTraceEnum_ELBO",
     "JitTraceGraph_ELBO",
     "JitTraceMeanField_ELBO",
     "JitTrace_ELBO",
     "Predictive",
     "RenyiELBO",
     "SVI",
+    "TraceEnumSample_ELBO",
+    "TraceEnum_ELBO",
     "TraceGraph_ELBO",
     "TraceMeanField_ELBO",
     "TracePosterior",
+    "TraceTMC_ELBO",
     "Trace_ELBO",
     "autoguide",
     "config_enumerate",
     "enable_validation",
+    "infer_discrete",
     "is_validation_enabled",
     "reparam",
 ]

@@ -30,7 +30,7 @@ from ember.infer._enum_factors import (
 from ember.infer._sumproduct import LogSumProduct
 from ember.infer.elbo import ELBO, Model, TracePair, _JitELBO, _tensor
 from ember.infer.enum import get_importance_trace, iter_discrete_escape, iter_discrete_extend
-from ember.infer.util import is_validation_enabled
+from ember.infer.util import is_validation_enabled, torch_item
 from ember.ops import packed
 from ember.ops.contract import contract_tensor_tree
 from ember.ops.rings import LogRing, SampleRing
@@ -115,6 +115,25 @@ def _compute_dice_elbo(model_trace: Trace, guide_trace: Trace, sum_product: LogS
     return Dice(guide_trace, factors.ordering).compute_expectation(costs)
 
 
+def enumerated_traces(elbo: ELBO, model: Model, guide: Model, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Iterator[TracePair]:
+    """The trace pairs of the enumerating ELBOs: the guide enumerated (and its sequential
+    sites expanded by ``queue``), then the model enumerated left of the guide's dims."""
+    if elbo.max_plate_nesting == float("inf"):
+        elbo._guess_max_plate_nesting(model, guide, args, kwargs)
+    if elbo.vectorize_particles:
+        guide = elbo._vectorized_num_particles(guide)
+        model = elbo._vectorized_num_particles(model)
+    guide = EnumMessenger(first_available_dim=-1 - int(elbo.max_plate_nesting))(guide)
+    # No first dim: the model's dims continue from where the guide's enumeration stopped.
+    model = EnumMessenger()(model)
+    pending: LifoQueue[Trace] = LifoQueue()
+    guide = queue(guide, pending, escape_fn=iter_discrete_escape, extend_fn=iter_discrete_extend)
+    for _ in range(1 if elbo.vectorize_particles else elbo.num_particles):
+        pending.put(Trace())
+        while not pending.empty():
+            yield elbo._get_trace(model, guide, args, kwargs)
+
+
 class TraceEnum_ELBO(ELBO):
     """The ELBO with enumerated discrete sites summed out exactly.
 
@@ -158,20 +177,7 @@ class TraceEnum_ELBO(ELBO):
     def _get_traces(self, model: Model, guide: Model, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Iterator[TracePair]:
         if isinstance(unwrap(guide), Messenger):
             raise NotImplementedError(f"{type(self).__name__} does not support GuideMessenger")
-        if self.max_plate_nesting == float("inf"):
-            self._guess_max_plate_nesting(model, guide, args, kwargs)
-        if self.vectorize_particles:
-            guide = self._vectorized_num_particles(guide)
-            model = self._vectorized_num_particles(model)
-        # The guide enumerates left of the plates; the model continues left of the guide's dims.
-        guide = EnumMessenger(first_available_dim=-1 - int(self.max_plate_nesting))(guide)
-        model = EnumMessenger()(model)
-        pending: LifoQueue[Trace] = LifoQueue()
-        guide = queue(guide, pending, escape_fn=iter_discrete_escape, extend_fn=iter_discrete_extend)
-        for _ in range(1 if self.vectorize_particles else self.num_particles):
-            pending.put(Trace())
-            while not pending.empty():
-                yield self._get_trace(model, guide, args, kwargs)
+        return enumerated_traces(self, model, guide, args, kwargs)
 
     def _particle_elbos(self, model: Model, guide: Model, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Iterator[tuple[Trace, Trace, torch.Tensor | float]]:
         for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs):
@@ -182,7 +188,7 @@ class TraceEnum_ELBO(ELBO):
         elbo = 0.0
         for _, _, elbo_particle in self._particle_elbos(model, guide, args, kwargs):
             if not is_identically_zero(elbo_particle):
-                elbo += float(elbo_particle) / self.num_particles
+                elbo += torch_item(elbo_particle) / self.num_particles
         loss = -elbo
         warn_if_nan(loss, "loss")
         return loss

@@ -16,17 +16,24 @@ from typing import Any
 import torch
 
 from ember.distributions.util import is_identically_zero
+from ember.infer._checks import check_traceenum_requirements, check_traces_match
+from ember.infer._dice import LAST_CACHE_SIZE, Dice, compute_site_dice_factor
 from ember.poutine import runtime
 from ember.poutine.message import CondIndepStackFrame, Message
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import site_is_subsample
 
 __all__ = [
+    "LAST_CACHE_SIZE",
+    "Dice",
     "MultiFrameTensor",
     "check_fully_reparametrized",
     "check_if_enumerated",
     "check_model_guide_match",
     "check_site_shape",
+    "check_traceenum_requirements",
+    "check_traces_match",
+    "compute_site_dice_factor",
     "enable_validation",
     "get_dependent_plate_dims",
     "get_plate_stacks",
