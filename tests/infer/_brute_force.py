@@ -75,6 +75,30 @@ class BruteForce:
         return index
 
 
+class ExactAnswers:
+    """What a :class:`BruteForce` run yields, as plain values (no autograd graph), so one run
+    serves every test of a model: params start from fixed values in each test's fresh store.
+
+    :ivar log_evidence: ``log p(data)``.
+    :ivar grads: the gradient of ``-log p(data)`` per unconstrained param leaf.
+    """
+
+    def __init__(self, exact: BruteForce, leaves: dict[str, torch.Tensor]) -> None:
+        loss = -exact.log_evidence
+        grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
+        self.grads = {
+            name: torch.zeros_like(leaf) if g is None else g for (name, leaf), g in zip(leaves.items(), grads)
+        }
+        self.log_evidence = exact.log_evidence.item()
+        self.names = exact.names
+        self.marginals = {name: exact.marginal(name) for name in exact.names}
+        self.argmax = exact.argmax()
+        self.posterior = exact.posterior
+        self.log_joint = exact.log_joint.detach()
+        self.assignments = exact.assignments
+        self.index_of = exact.index_of
+
+
 def chi2_quantile(df: int, z: float = 3.09) -> float:
     """The chi-squared quantile at standard-normal quantile ``z`` (Wilson-Hilferty);
     ``z = 3.09`` is the 0.999 quantile."""
