@@ -29,7 +29,7 @@ from ember.infer._enum_factors import (
 )
 from ember.infer._sumproduct import LogSumProduct
 from ember.infer.elbo import ELBO, Model, TracePair, _JitELBO, _tensor
-from ember.infer.enum import get_importance_trace, iter_discrete_escape, iter_discrete_extend
+from ember.infer.enum import _importance_trace, iter_discrete_escape, iter_discrete_extend
 from ember.infer.util import is_validation_enabled, torch_item
 from ember.ops import packed
 from ember.ops.contract import contract_tensor_tree
@@ -164,7 +164,9 @@ class TraceEnum_ELBO(ELBO):
         self._sum_product = LogSumProduct()
 
     def _get_trace(self, model: Model, guide: Model, args: Sequence[Any], kwargs: Mapping[str, Any]) -> TracePair:
-        model_trace, guide_trace = get_importance_trace("flat", self.max_plate_nesting, model, guide, args, kwargs)
+        model_trace, guide_trace = _importance_trace(
+            "flat", self.max_plate_nesting, model, guide, args, kwargs, False, True
+        )
         if is_validation_enabled():
             check_traceenum_requirements(model_trace, guide_trace)
             check_tmc_elbo_constraint(model_trace, guide_trace)
