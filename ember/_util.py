@@ -8,7 +8,6 @@ at the top of the import graph.
 from __future__ import annotations
 
 import math
-import numbers
 import random
 import sys
 import warnings
@@ -135,7 +134,7 @@ def torch_isnan(x: torch.Tensor | float) -> torch.Tensor | bool:
     >>> torch_isnan(float("nan")), torch_isnan(torch.tensor([0.0, float("nan")]))
     (True, tensor(True))
     """
-    if isinstance(x, numbers.Number):
+    if not isinstance(x, torch.Tensor):
         return bool(x != x)
     return torch.isnan(x).any()
 
@@ -152,7 +151,7 @@ def torch_isinf(x: torch.Tensor | float) -> torch.Tensor | bool:
     >>> torch_isinf(-math.inf), bool(torch_isinf(torch.tensor([1.0, math.inf])))
     (True, True)
     """
-    if isinstance(x, numbers.Number):
+    if not isinstance(x, torch.Tensor):
         return x == math.inf or x == -math.inf
     positive: torch.Tensor = (x == math.inf).any()
     return positive if positive else (x == -math.inf).any()

@@ -43,11 +43,12 @@ def model(data: torch.Tensor) -> list[torch.Tensor]:
         "transition", torch.full((STATES, STATES), 0.2) + 0.4 * torch.eye(STATES), constraint=constraints.simplex
     )
     locs = pyro.param("locs", torch.tensor([-1.0, 0.0, 1.0]))
-    states = []
+    states: list[torch.Tensor] = []
     x: torch.Tensor | int = 0
     for t in pyro.markov(range(len(data))):
-        x = pyro.sample(f"x_{t}", dist.Categorical(transition[x]))
-        states.append(x)
+        state = pyro.sample(f"x_{t}", dist.Categorical(transition[x]))
+        states.append(state)
+        x = state
         pyro.sample(f"y_{t}", dist.Normal(locs[x], 1.0), obs=data[t])
     return states
 

@@ -25,7 +25,7 @@ from torch.distributions.utils import probs_to_logits
 
 from ember.distributions.torch import Normal
 from ember.distributions.torch_discrete import Bernoulli, Categorical
-from ember.distributions.util import scale_and_mask
+from ember.distributions.util import broadcast_shape, scale_and_mask
 from ember.poutine.message import Message
 from ember.poutine.trace_struct import Trace
 
@@ -33,6 +33,11 @@ __all__ = ["score_in_batches"]
 
 # A group needs at least this many sites: stacking a pair or so costs more than it saves.
 _MIN_GROUP = 4
+
+
+def _broadcast(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    shape = broadcast_shape(a.shape, b.shape)
+    return a.expand(shape), b.expand(shape)
 
 
 def _pad(x: torch.Tensor, rank: int) -> torch.Tensor:
@@ -57,8 +62,7 @@ def _categorical_params(fn: Categorical) -> tuple[torch.Tensor, ...]:
 def _categorical_log_prob(params: list[torch.Tensor], value: torch.Tensor, from_probs: bool) -> torch.Tensor:
     (param,) = params
     logits = probs_to_logits(param) if from_probs else param
-    index = value.long().unsqueeze(-1)
-    index, logits = torch.broadcast_tensors(index, logits)
+    index, logits = _broadcast(value.long().unsqueeze(-1), logits)
     return logits.gather(-1, index[..., :1]).squeeze(-1)
 
 
@@ -68,7 +72,7 @@ def _bernoulli_params(fn: Bernoulli) -> tuple[torch.Tensor, ...]:
 
 def _bernoulli_log_prob(params: list[torch.Tensor], value: torch.Tensor) -> torch.Tensor:
     (logits,) = params
-    logits, value = torch.broadcast_tensors(logits, value)
+    logits, value = _broadcast(logits, value)
     return -torch.nn.functional.binary_cross_entropy_with_logits(logits, value, reduction="none")
 
 
@@ -153,11 +157,11 @@ def score_in_batches(tr: Trace, validate: bool) -> None:
         found = _group_key(site)
         if found is None:
             continue
-        key, rank, params = found
+        key, rank, site_params = found
         entry = groups.setdefault(key, (rank, [], [], []))
         entry[1].append(name)
         entry[2].append(site)
-        entry[3].append(params)
+        entry[3].append(site_params)
     checked: list[tuple[str, torch.Tensor]] = []
     totals: list[torch.Tensor] = []
     for rank, names, sites, params in groups.values():

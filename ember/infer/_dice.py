@@ -67,7 +67,7 @@ def compute_site_dice_factor(site: Message) -> tuple[torch.Tensor | float, float
             # Broadcast to the site's own dims, so its factor spans its sample dim.
             log_prob, _ = packed.broadcast_all(log_prob, site["packed"]["log_prob"])
         elif enumerate_ == "sequential":
-            log_denom = math.log(site["infer"].get("_enum_total", 1))
+            log_denom = math.log(site["infer"].get("_enum_total") or 1)
     elif not is_identically_zero(log_prob):
         log_prob = _with_dims(log_prob - log_prob.detach(), dims)
     return log_prob, log_denom
@@ -77,7 +77,8 @@ def _fulldot(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     assert x.dim() == y.dim()
     if x.dim() == 0:
         return x * y
-    return torch.tensordot(x, y, dims=x.dim())
+    result: torch.Tensor = torch.tensordot(x, y, dims=x.dim())
+    return result
 
 
 class Dice:
@@ -142,19 +143,23 @@ class Dice:
                 for cost in cost_terms:
                     key = frozenset(_dims(cost))
                     if queries[key] is None:
-                        query = _with_dims(torch.zeros_like(cost), _dims(cost))
-                        log_factors.append(query)
-                        queries[key] = query
+                        zeros = _with_dims(torch.zeros_like(cost), _dims(cost))
+                        log_factors.append(zeros)
+                        queries[key] = zeros
 
                 # Plates are never product-contracted here: the ordinals already separate them.
                 sum_dims = set().union(*(_dims(x) for x in log_factors)) - ordinal
                 for query in queries.values():
+                    assert query is not None
                     require_backward(query)
                 root = ring.sumproduct(log_factors, sum_dims)
-                root._pyro_backward()
-                probs = {key: query._pyro_backward_result.exp() for key, query in queries.items() if query is not None}
+                getattr(root, "_pyro_backward")()
+                probs = {
+                    key: getattr(query, "_pyro_backward_result").exp() for key, query in queries.items() if query is not None
+                }
 
-                for cost in cost_terms:
+                for cost_term in cost_terms:
+                    cost = cost_term
                     key = frozenset(_dims(cost))
                     prob = probs[key]
                     query_dims = _dims(queries[key])

@@ -48,14 +48,14 @@ def find_ordinal(tr: Trace, site: Message) -> Ordinal:
     return frozenset(tr.plate_to_symbol[f.name] for f in site["cond_indep_stack"] if f.vectorized)
 
 
-@ignore_jit_warnings()
 def _get_common_scale(scales: list[Any]) -> Any:
     # Compared by value, as floats: the scales of all enumerated sites must agree.
     distinct = set()
-    for scale in scales:
-        if isinstance(scale, torch.Tensor) and scale.dim():
-            raise ValueError("enumeration only supports scalar poutine.scale")
-        distinct.add(float(scale))
+    with ignore_jit_warnings():
+        for scale in scales:
+            if isinstance(scale, torch.Tensor) and scale.dim():
+                raise ValueError("enumeration only supports scalar poutine.scale")
+            distinct.add(float(scale))
     if len(distinct) != 1:
         raise ValueError(
             "Expected all enumerated sample sites to share a common poutine.scale, "
@@ -202,7 +202,7 @@ def _make_dist(fn: Any, logits: torch.Tensor) -> Any:
 def _site_logits(factors: ModelFactors, tr: Trace, site: Message, cache: dict[Any, Any]) -> torch.Tensor:
     """The unnormalized log marginal of an enumerated site, its values on the rightmost dim."""
     enum_dim: int = site["infer"]["_enumerate_dim"]
-    logits = contract_to_tensor(
+    logits: torch.Tensor = contract_to_tensor(
         factors.log_factors,
         factors.sum_dims,
         target_ordinal=find_ordinal(tr, site),

@@ -106,14 +106,14 @@ def _collect_terms(enum_trace: Trace) -> tuple[OrderedDict[frozenset[str], list[
         if sum_dims.isdisjoint(_dims(log_prob)):
             continue
         dim_to_size.update(zip(_dims(log_prob), log_prob.shape))
-        terms = cost_terms if node["infer"].get("_enumerate_dim") is None else enum_terms
-        terms.setdefault(ordinal, []).append(log_prob)
+        tree = cost_terms if node["infer"].get("_enumerate_dim") is None else enum_terms
+        tree.setdefault(ordinal, []).append(log_prob)
         if not node["is_observed"]:
             queries.append(log_prob)
             require_backward(log_prob)
     has_enum = bool(enum_terms)
-    for ordinal, terms in enum_terms.items():
-        cost_terms.setdefault(ordinal, []).extend(terms)
+    for ordinal, enum_list in enum_terms.items():
+        cost_terms.setdefault(ordinal, []).extend(enum_list)
     return cost_terms, sum_dims, queries, dim_to_size, has_enum
 
 
@@ -234,13 +234,18 @@ def infer_discrete(
     """
     first_dim = _check_first_available_dim(first_available_dim)
     if fn is None:
-        return functools.partial(
-            infer_discrete,
-            first_available_dim=first_dim,
-            temperature=temperature,
-            strict_enumeration_warning=strict_enumeration_warning,
-        )
-    return functools.partial(_sample_posterior, fn, first_dim, temperature, strict_enumeration_warning)
+
+        def decorate(model: Callable[..., _T]) -> Callable[..., _T]:
+            return infer_discrete(
+                model,
+                first_available_dim=first_dim,
+                temperature=temperature,
+                strict_enumeration_warning=strict_enumeration_warning,
+            )
+
+        return decorate
+    sampler: Callable[..., _T] = functools.partial(_sample_posterior, fn, first_dim, temperature, strict_enumeration_warning)
+    return sampler
 
 
 class TraceEnumSample_ELBO(TraceEnum_ELBO):

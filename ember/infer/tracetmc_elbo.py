@@ -155,5 +155,5 @@ class TraceTMC_ELBO(ELBO):
         loss = self.differentiable_loss(model, guide, *args, **kwargs)
         if is_identically_zero(loss) or not isinstance(loss, torch.Tensor) or not loss.requires_grad:
             return torch_item(loss)
-        loss.backward()
+        torch.autograd.backward(loss)
         return loss.item()

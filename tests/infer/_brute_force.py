@@ -40,7 +40,9 @@ class BruteForce:
             data = {name: torch.tensor(flat[name]).reshape(self.shapes[name]) for name in latents}
             self.assignments.append(data)
             tr = poutine.trace(poutine.condition(model, data=data)).get_trace(*args)
-            log_joint.append(tr.log_prob_sum())
+            log_p = tr.log_prob_sum()
+            assert isinstance(log_p, torch.Tensor)
+            log_joint.append(log_p)
         self.log_joint = torch.stack(log_joint)
 
     @property

@@ -287,13 +287,13 @@ def test_svi_with_autoguidelist_of_delta_and_discrete_parallel_matches_pyro() ->
         autoguide = __import__(f"{pyro.__name__}.infer.autoguide", fromlist=["AutoGuideList"])
         optim = __import__(f"{pyro.__name__}.optim", fromlist=["Adam"])
 
-        @b.infer.config_enumerate
         def model(data: torch.Tensor) -> None:
             loc = pyro.sample("loc", dist.Normal(0.0, 3.0))
             with pyro.plate("data", len(data)):
                 z = pyro.sample("z", dist.Bernoulli(0.5))
                 pyro.sample("x", dist.Normal(loc * z, 1.0), obs=data)
 
+        model = b.infer.config_enumerate(model)
         guide = autoguide.AutoGuideList(model)
         guide.append(autoguide.AutoDelta(b.poutine.block(model, expose=["loc"])))
         guide.append(autoguide.AutoDiscreteParallel(b.poutine.block(model, expose=["z"])))
