@@ -40,8 +40,13 @@ def _broadcast(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     return a.expand(shape), b.expand(shape)
 
 
-def _pad(x: torch.Tensor, rank: int) -> torch.Tensor:
-    return x.reshape((1,) * (rank - x.dim()) + tuple(x.shape)) if x.dim() < rank else x
+def _stack_padded(tensors: list[torch.Tensor], rank: int) -> torch.Tensor:
+    """Stack same-shaped tensors along a new dim 0, then left-pad them to ``rank`` dims."""
+    stacked = torch.stack(tensors)
+    shape = tensors[0].shape
+    if len(shape) < rank:
+        stacked = stacked.reshape((len(tensors),) + (1,) * (rank - len(shape)) + tuple(shape))
+    return stacked
 
 
 def _normal_params(fn: Normal) -> tuple[torch.Tensor, ...]:
@@ -81,6 +86,7 @@ def _group_key(site: Message) -> tuple[Hashable, int, list[torch.Tensor]] | None
     fn: Any = site["fn"]
     value = site["value"]
     kind = type(fn)
+    event: int
     if site["args"] or site["kwargs"] or not isinstance(value, torch.Tensor):
         return None
     tag: Hashable
@@ -105,8 +111,9 @@ def _group_key(site: Message) -> tuple[Hashable, int, list[torch.Tensor]] | None
     for a, b in zip(_pad_shape(value_shape, rank), _pad_shape(batch_shape, rank)):
         if a != b and a != 1 and b != 1:
             return None
-    shapes = tuple(tuple(_pad_shape(p.shape, rank + event)) for p in params)
-    key = (tag, shapes, tuple(_pad_shape(value.shape, rank)), value.dtype, params[0].dtype, value.device, bool(fn._validate_args))
+    # Raw shapes in the key: a group is stacked as is, then padded by one reshape.
+    shapes = tuple(tuple(p.shape) for p in params)
+    key = (tag, rank, shapes, tuple(value_shape), value.dtype, params[0].dtype, value.device, bool(fn._validate_args))
     return key, rank, params
 
 
@@ -118,8 +125,8 @@ def _score_group(sites: list[Message], rank: int, params: list[list[torch.Tensor
     fn: Any = sites[0]["fn"]
     kind = type(fn)
     event = 1 if kind is Categorical else 0
-    stacked = [torch.stack([_pad(p[i], rank + event) for p in params]) for i in range(len(params[0]))]
-    value = torch.stack([_pad(site["value"], rank) for site in sites])
+    stacked = [_stack_padded([p[i] for p in params], rank + event) for i in range(len(params[0]))]
+    value = _stack_padded([site["value"] for site in sites], rank)
     if fn._validate_args and not bool(fn.support.check(value).all()):
         return None
     if kind is Normal:
