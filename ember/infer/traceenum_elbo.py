@@ -160,9 +160,14 @@ class TraceEnum_ELBO(ELBO):
     True
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._sum_product = LogSumProduct()
+    # The plans of the log-space sum-product, cached per model structure (made on first use).
+    _plans: LogSumProduct | None = None
+
+    @property
+    def _sum_product(self) -> LogSumProduct:
+        if self._plans is None:
+            self._plans = LogSumProduct()
+        return self._plans
 
     def _get_trace(self, model: Model, guide: Model, args: Sequence[Any], kwargs: Mapping[str, Any]) -> TracePair:
         model_trace, guide_trace = _importance_trace(
