@@ -101,6 +101,26 @@ class ExactAnswers:
         self.index_of = exact.index_of
 
 
+_CACHE: dict[str, ExactAnswers] = {}
+
+
+def exact_answers(name: str) -> ExactAnswers:
+    """The brute-force answers for the model ``name`` of :data:`tests.infer._enum_models.EXACT_MODELS`,
+    computed once per test session (each test's fresh param store holds the same initial values)."""
+    import functools
+
+    import ember
+    import ember.distributions as dist
+    from tests.infer._enum_models import EXACT_MODELS
+
+    if name not in _CACHE:
+        model_fn, data, _, latents = EXACT_MODELS[name]
+        model = functools.partial(model_fn, ember, dist)
+        exact = BruteForce(model, latents, data)
+        _CACHE[name] = ExactAnswers(exact, dict(ember.get_param_store().named_parameters()))
+    return _CACHE[name]
+
+
 def chi2_quantile(df: int, z: float = 3.09) -> float:
     """The chi-squared quantile at standard-normal quantile ``z`` (Wilson-Hilferty);
     ``z = 3.09`` is the 0.999 quantile."""

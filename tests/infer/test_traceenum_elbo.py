@@ -14,21 +14,16 @@ import ember.distributions as dist
 from ember.infer import SVI, JitTraceEnum_ELBO, TraceEnum_ELBO, config_enumerate
 from ember.infer.autoguide import AutoNormal
 from ember.optim import Adam
-from tests.infer._brute_force import BruteForce, ExactAnswers
+from tests.infer._brute_force import BruteForce, ExactAnswers, exact_answers
 from tests.infer._enum_models import EXACT_MODELS, GMM_DATA, HMM_DATA, gmm, hmm
 
 MODEL_NAMES = sorted(EXACT_MODELS)
 
 
-_EXACT: dict[str, ExactAnswers] = {}
-
-
 def _bound(name: str) -> tuple[Any, torch.Tensor, int, ExactAnswers]:
-    model_fn, data, max_plate_nesting, latents = EXACT_MODELS[name]
-    model = functools.partial(model_fn, ember, dist)
-    if name not in _EXACT:
-        _EXACT[name] = ExactAnswers(BruteForce(model, latents, data), _leaves())
-    return model, data, max_plate_nesting, _EXACT[name]
+    model_fn, data, max_plate_nesting, _ = EXACT_MODELS[name]
+    exact = exact_answers(name)
+    return functools.partial(model_fn, ember, dist), data, max_plate_nesting, exact
 
 
 def _empty_guide(data: torch.Tensor) -> None:
