@@ -140,16 +140,21 @@ def compute_model_factors(model_trace: Trace, guide_trace: Trace) -> ModelFactor
 
     A site ``y`` may depend on ``x`` when ``x``'s ordinal is a subset of ``y``'s.
     """
-    ordering = {
-        name: find_ordinal(tr, site)
-        for tr in (model_trace, guide_trace)
-        for name, site in tr.nodes.items()
-        if site["type"] == "sample"
-    }
+    ordering: dict[str, Ordinal] = {}
+    # Most sites share a few plate stacks: compute each stack's ordinal once.
+    by_stack: dict[tuple[Any, ...], Ordinal] = {}
+    for tr in (model_trace, guide_trace):
+        for name, site in tr.nodes.items():
+            if site["type"] == "sample":
+                stack = site["cond_indep_stack"]
+                ordinal = by_stack.get(stack)
+                if ordinal is None:
+                    ordinal = by_stack[stack] = find_ordinal(tr, site)
+                ordering[name] = ordinal
     cost_sites: OrderedDict[Ordinal, list[Message]] = OrderedDict()
     enum_sites: OrderedDict[Ordinal, list[Message]] = OrderedDict()
     enum_dims: set[str] = set()
-    non_enum_dims: set[str] = set().union(*ordering.values())
+    non_enum_dims: set[str] = set().union(*by_stack.values())
     guide_nodes = guide_trace.nodes
     for name, site in model_trace.nodes.items():
         if site["type"] != "sample":
