@@ -281,7 +281,7 @@ def test_sample_posterior_matches_pyro() -> None:
     assert_same_value(ours, theirs)
 
 
-def test_svi_with_autoguidelist_of_delta_and_discrete_parallel_matches_pyro() -> None:
+def test_svi_and_predictive_with_autoguidelist_of_delta_and_discrete_parallel_match_pyro() -> None:
     def program(b: Backend) -> Any:
         pyro, dist = b.pyro, b.dist
         autoguide = __import__(f"{pyro.__name__}.infer.autoguide", fromlist=["AutoGuideList"])
@@ -299,7 +299,11 @@ def test_svi_with_autoguidelist_of_delta_and_discrete_parallel_matches_pyro() ->
         guide.append(autoguide.AutoDiscreteParallel(b.poutine.block(model, expose=["z"])))
         svi = b.infer.SVI(model, guide, optim.Adam({"lr": 0.1}), b.infer.TraceEnum_ELBO(max_plate_nesting=1))
         losses = [svi.step(DATA) for _ in range(5)]
-        return losses, {name: value.detach() for name, value in pyro.get_param_store().items()}
+        params = {name: value.detach() for name, value in pyro.get_param_store().items()}
+        # Predictive draws the enumerated part from the guide's discrete distribution.
+        predictive = b.infer.Predictive(model, guide=guide, num_samples=3, return_sites=["loc", "z", "x"])
+        samples = {name: value.detach() for name, value in predictive(DATA).items()}
+        return losses, params, samples
 
     ours, theirs = run_both(program, seed=4)
     assert_same_value(ours, theirs)
