@@ -87,14 +87,18 @@ def _contract_component(
 ) -> tuple[Ordinal, torch.Tensor]:
     """Contract one connected component down to a single term; consumes ``tensor_tree``."""
     # Each sum dim lives in the intersection of the plate contexts of the terms that have it.
-    dim_to_ordinal: dict[str, Ordinal] = {}
-    for ordinal, terms in tensor_tree.items():
-        for term in terms:
-            for d in sum_dims.intersection(dims_of(term)):
-                dim_to_ordinal[d] = dim_to_ordinal.get(d, ordinal) & ordinal
     dims_tree: dict[Ordinal, set[str]] = {}
-    for d, ordinal in dim_to_ordinal.items():
-        dims_tree.setdefault(ordinal, set()).add(d)
+    if len(tensor_tree) == 1:
+        # One plate context (the common case): every sum dim lives there.
+        dims_tree[next(iter(tensor_tree))] = set(sum_dims)
+    else:
+        dim_to_ordinal: dict[str, Ordinal] = {}
+        for ordinal, terms in tensor_tree.items():
+            for term in terms:
+                for d in sum_dims.intersection(dims_of(term)):
+                    dim_to_ordinal[d] = dim_to_ordinal.get(d, ordinal) & ordinal
+        for d, ordinal in dim_to_ordinal.items():
+            dims_tree.setdefault(ordinal, set()).add(d)
 
     local_terms: list[torch.Tensor] = []
     local_dims = set(target_dims)
@@ -104,7 +108,9 @@ def _contract_component(
         leaf = max(tensor_tree, key=len)  # a deepest plate context (first one on ties)
         leaf_terms = tensor_tree.pop(leaf)
         leaf_dims = dims_tree.pop(leaf, set())
-        for terms, dims in _partition_terms(leaf_terms, leaf_dims):
+        # A component in one plate context is connected already: no need to split it again.
+        groups = [(leaf_terms, leaf_dims)] if not tensor_tree and leaf_dims == sum_dims else _partition_terms(leaf_terms, leaf_dims)
+        for terms, dims in groups:
             term = ring.sumproduct(terms, dims - local_dims)
             parent = leaf
             if leaf != min_ordinal:
@@ -139,6 +145,11 @@ def _contract_component(
 
 
 def _components(tensor_tree: TensorTree, sum_dims: set[str]) -> Iterable[tuple[dict[Ordinal, list[torch.Tensor]], set[str]]]:
+    if len(tensor_tree) == 1:
+        ((ordinal, all_terms),) = tensor_tree.items()
+        for terms, dims in _partition_terms(all_terms, sum_dims):
+            yield {ordinal: list(terms)}, dims
+        return
     ordinal_of = {id(term): ordinal for ordinal, terms in tensor_tree.items() for term in terms}
     all_terms = [term for terms in tensor_tree.values() for term in terms]
     for terms, dims in _partition_terms(all_terms, sum_dims):

@@ -230,6 +230,9 @@ def rename_equation(equation: str, *operands: torch.Tensor) -> str:
     inputs = equation.split("->")[0].split(",")
     if len(inputs) != len(operands):
         raise ValueError(f"rename_equation: {equation!r} has {len(inputs)} inputs but got {len(operands)} operands")
+    names = [dims_of(x) for x in operands]
+    if inputs == names:
+        return equation  # the common case inside a contraction: nothing to rename
     rename: dict[str, str] = {}
     for symbols, operand in zip(inputs, operands):
         rename.update(zip(symbols, dims_of(operand)))

@@ -19,7 +19,7 @@ from ember.ops.contract import contract_tensor_tree, contract_to_tensor, einsum,
 from ember.ops.einsum.adjoint import require_backward, sample_dims_of
 from ember.ops.rings import LogRing, MapRing, SampleRing
 
-SIZES = {"a": 2, "b": 3, "c": 2, "d": 2, "i": 3, "j": 2, "n": 1}
+SIZES = {"a": 2, "b": 2, "c": 2, "d": 2, "i": 3, "j": 2, "n": 1}
 PLATES = set("ijn")
 
 # (term dims, term plates) per tree, and the sum dims.
@@ -270,9 +270,7 @@ def test_map_ring_backward_gives_the_brute_force_argmax_over_unrolled_plates() -
 def test_sample_ring_backward_through_plates_follows_the_exact_posterior() -> None:
     torch.manual_seed(0)
     num_samples = 3000
-    spec = [("an", "n"), ("abin", "in")]  # plate n replicates the model: independent draws
-    SIZES["n"] = num_samples
-    SIZES["b"] = 2
+    SIZES["n"] = num_samples  # plate n replicates the model: independent draws
     try:
         generator = torch.Generator().manual_seed(5)
         base_a, base_abi = torch.randn(2, generator=generator), torch.randn(2, 2, 3, generator=generator) * 1.5
@@ -294,7 +292,7 @@ def test_sample_ring_backward_through_plates_follows_the_exact_posterior() -> No
             key = (int(rows["a"][0, n]),) + tuple(int(rows["b"][i, n]) for i in range(3))
             counts[key] = counts.get(key, 0) + 1
     finally:
-        SIZES["n"], SIZES["b"] = 1, 3
+        SIZES["n"] = 1
     keys = list(itertools.product(range(2), range(2), range(2), range(2)))
     log_p = torch.tensor([float(base_a[a] + sum(base_abi[a, bs[i], i] for i in range(3))) for a, *bs in keys])
     expected = (log_p - log_p.logsumexp(0)).exp() * num_samples
@@ -302,3 +300,23 @@ def test_sample_ring_backward_through_plates_follows_the_exact_posterior() -> No
     chi2 = float(((observed - expected) ** 2 / expected).sum())
     dof = len(keys) - 1
     assert chi2 < dof * (1 - 2 / (9 * dof) + 3.09 * math.sqrt(2 / (9 * dof))) ** 3
+
+
+@pytest.mark.parametrize("case", [0, 1, 2, 4, 6])
+def test_marginal_ring_backward_through_plates_matches_pyro(case: int) -> None:
+    import ember.ops.einsum.adjoint as adjoint
+    from ember.ops.rings import MarginalRing
+
+    spec, sum_dims = TREES[case]
+    ours_tree, ours_leaves = _marked_tree(spec, case, adjoint)
+    theirs_tree, theirs_leaves = _marked_tree(spec, case, pyro_adjoint)
+    ours = contract_to_tensor(ours_tree, set(sum_dims), ring=MarginalRing(dim_to_size=SIZES))
+    theirs = pyro_contract.contract_to_tensor(theirs_tree, set(sum_dims), ring=pyro_rings.MarginalRing(dim_to_size=SIZES))
+    assert torch.allclose(ours, theirs, atol=1e-5)
+    ours._pyro_backward()  # type: ignore[attr-defined]
+    theirs._pyro_backward()
+    for x, y in zip(ours_leaves, theirs_leaves):
+        a, b = x._pyro_backward_result, y._pyro_backward_result  # type: ignore[attr-defined]
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert torch.allclose(a.expand_as(b), b, atol=1e-5)

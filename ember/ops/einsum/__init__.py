@@ -10,6 +10,12 @@
 
 Pyro's names (``"pyro.ops.einsum.torch_log"`` and so on) mean the same backends, so code
 ported from Pyro runs unchanged.
+
+Two shortcuts keep many-factor enumeration cheap: the Ember backends run opt_einsum's
+pairwise path directly (no per-step dispatch), and a log-space contraction whose summed dims
+form a chain (an HMM) runs as a parallel scan, ``O(log T)`` batched kernels
+(:mod:`ember.ops.einsum._chain`), whenever no backward pass (sample, argmax, marginal) is
+requested. Paths and plans are cached by equation and shapes.
 """
 
 from __future__ import annotations
@@ -22,14 +28,18 @@ import torch
 from torch.jit._trace import TracerWarning
 
 from ember.ops.einsum import torch_log, torch_map, torch_marginal, torch_sample
+from ember.ops.einsum._chain import ChainPlan, chain_plan
 
 __all__ = ["BACKENDS", "contract", "contract_expression", "einsum", "resolve_backend"]
 
-_EMBER_BACKENDS = {
-    "ember.ops.einsum.torch_log": torch_log.einsum,
-    "ember.ops.einsum.torch_map": torch_map.einsum,
-    "ember.ops.einsum.torch_sample": torch_sample.einsum,
-    "ember.ops.einsum.torch_marginal": torch_marginal.einsum,
+_Einsum = Callable[..., torch.Tensor]
+
+# Each backend's einsum for the last step of a contraction and for the steps before it.
+_EMBER_BACKENDS: dict[str, tuple[_Einsum, _Einsum]] = {
+    "ember.ops.einsum.torch_log": (torch_log.einsum, torch_log.einsum_step),
+    "ember.ops.einsum.torch_map": (torch_map.einsum, torch_map.einsum),
+    "ember.ops.einsum.torch_sample": (torch_sample.einsum, torch_sample.einsum_step),
+    "ember.ops.einsum.torch_marginal": (torch_marginal.einsum, torch_marginal.einsum_step),
 }
 
 #: Each accepted backend name and the module it runs (Pyro's names map to Ember's modules).
@@ -40,6 +50,33 @@ BACKENDS: dict[str, str] = {
 }
 
 _PATH_CACHE: dict[Any, Any] = {}
+_MAX_CACHED = 4096
+
+# Log-space backends whose forward pass may take the chain scan when no adjoint is needed.
+_CHAIN_BACKENDS = frozenset(["ember.ops.einsum.torch_log", "ember.ops.einsum.torch_sample", "ember.ops.einsum.torch_marginal"])
+_CHAIN_PLANS: dict[tuple[str, tuple[tuple[int, ...], ...]], ChainPlan | None] = {}
+
+
+def _try_chain(equation: str, shapes: tuple[tuple[int, ...], ...], operands: tuple[torch.Tensor, ...]) -> torch.Tensor | None:
+    key = (equation, shapes)
+    if key in _CHAIN_PLANS:
+        plan = _CHAIN_PLANS[key]
+    else:
+        if len(_CHAIN_PLANS) >= _MAX_CACHED:
+            _CHAIN_PLANS.clear()  # a program with ever-new shapes must not grow this forever
+        plan = _CHAIN_PLANS[key] = chain_plan(equation, shapes)
+    if plan is None or any(hasattr(x, "_pyro_backward") for x in operands):
+        return None
+    if not opt_einsum.sharing.currently_sharing():
+        return plan.run(operands)
+    cache = opt_einsum.sharing.get_sharing_cache()
+    cache_key = ("ember.chain", equation, *(id(x) for x in operands))
+    result: torch.Tensor | None = cache.get(cache_key)
+    if result is None:
+        for x in operands:
+            cache.setdefault(("tensor", id(x)), x)
+        result = cache[cache_key] = plan.run(operands)
+    return result
 
 
 def resolve_backend(backend: str) -> str:
@@ -68,18 +105,39 @@ def contract_expression(equation: str, *shapes: tuple[int, ...], cache_path: boo
     key = (equation, shapes, tuple(kwargs.items()))
     expr = _PATH_CACHE.get(key)
     if expr is None:
+        if len(_PATH_CACHE) >= _MAX_CACHED:
+            _PATH_CACHE.clear()  # a program with ever-new shapes must not grow this forever
         expr = _PATH_CACHE[key] = opt_einsum.contract_expression(equation, *shapes, **kwargs)
     return expr
 
 
-def _run_path(expr: Any, operands: tuple[torch.Tensor, ...], fn: Callable[..., torch.Tensor]) -> torch.Tensor:
+def _run_path(expr: Any, operands: tuple[torch.Tensor, ...], backend: str, fns: tuple[_Einsum, _Einsum]) -> torch.Tensor:
     # Walking opt_einsum's pairwise contraction list here, straight into the backend's einsum,
     # skips its per-step dispatch, tensordot rewriting and transposes: a large share of the
     # cost of contracting many small enumeration factors.
+    final, step = fns
     pending = list(operands)
-    for step in expr.contraction_list:
-        positions, einsum_str = step[0], step[2]
-        pending.append(fn(einsum_str, *[pending.pop(i) for i in positions]))
+    steps = expr.contraction_list
+    last = len(steps) - 1
+    cache = opt_einsum.sharing.get_sharing_cache() if opt_einsum.sharing.currently_sharing() else None
+    for k, (positions, _, einsum_str, *_rest) in enumerate(steps):
+        fn = final if k == last else step
+        inputs = [pending.pop(i) for i in positions]
+        if cache is None:
+            pending.append(fn(einsum_str, *inputs))
+            continue
+        # Inside shared_intermediates, memoize each step by its operands' identities, as
+        # opt_einsum's own sharing does; the cache keeps the operands alive so ids stay unique.
+        # Whether the step records an adjoint is part of the key: a result computed without
+        # one must not be handed to a pass that will run backward through it.
+        adjoint = any(hasattr(x, "_pyro_backward") for x in inputs)
+        key = ("ember.einsum", backend, einsum_str, k == last, adjoint, *(id(x) for x in inputs))
+        result = cache.get(key)
+        if result is None:
+            for x in inputs:
+                cache.setdefault(("tensor", id(x)), x)
+            result = cache[key] = fn(einsum_str, *inputs)
+        pending.append(result)
     return pending[0]
 
 
@@ -96,16 +154,24 @@ def contract(equation: str, *operands: torch.Tensor, **kwargs: Any) -> torch.Ten
     """
     backend = resolve_backend(kwargs.pop("backend", "torch"))
     out = kwargs.pop("out", None)
+    if not torch._C._get_tracing_state():
+        return _contract(equation, operands, backend, out, kwargs)
+    with warnings.catch_warnings():
+        # Shapes read while tracing become constants, which is what a cached path assumes.
+        warnings.filterwarnings("ignore", category=TracerWarning)
+        return _contract(equation, operands, backend, out, kwargs)
+
+
+def _contract(equation: str, operands: tuple[torch.Tensor, ...], backend: str, out: Any, kwargs: dict[str, Any]) -> torch.Tensor:
     shapes = tuple(tuple(t.shape) for t in operands)
-    if torch._C._get_tracing_state():
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=TracerWarning)
-            expr = contract_expression(equation, *shapes, **kwargs)
-            return expr(*operands, backend=backend, out=out)  # type: ignore[no-any-return]  # opt_einsum is untyped
+    if backend in _CHAIN_BACKENDS and out is None and not kwargs:
+        result = _try_chain(equation, shapes, operands)
+        if result is not None:
+            return result
     expr = contract_expression(equation, *shapes, **kwargs)
-    fn = _EMBER_BACKENDS.get(backend)
-    if fn is not None and out is None and not opt_einsum.sharing.currently_sharing():
-        return _run_path(expr, operands, fn)
+    fns = _EMBER_BACKENDS.get(backend)
+    if fns is not None and out is None:
+        return _run_path(expr, operands, backend, fns)
     return expr(*operands, backend=backend, out=out)  # type: ignore[no-any-return]  # opt_einsum is untyped
 
 

@@ -109,7 +109,7 @@ def set_backward(tensor: torch.Tensor, node: Backward) -> torch.Tensor:
 
 
 class _TransposeBackward(Backward):
-    def __init__(self, source: torch.Tensor, node: Backward, axes: Sequence[int]) -> None:
+    def __init__(self, node: Backward, axes: Sequence[int]) -> None:
         self.node = node
         self.inverse = [0] * len(axes)
         for i, j in enumerate(axes):
@@ -134,7 +134,7 @@ def transpose(a: torch.Tensor, axes: Sequence[int]) -> torch.Tensor:
         named(result, "".join(names[i] for i in axes))
     node = backward_of(a)
     if node is not None:
-        set_backward(result, _TransposeBackward(a, node, axes))
+        set_backward(result, _TransposeBackward(node, axes))
     return result
 
 

@@ -16,7 +16,7 @@ import torch
 
 from ember.ops.einsum.util import EINSUM_SYMBOLS_BASE, Tensordot
 
-__all__ = ["einsum", "tensordot", "transpose"]
+__all__ = ["einsum", "einsum_step", "tensordot", "transpose"]
 
 # Broadcasting the operands into the joint tensor is a few fused kernels, far cheaper than
 # exp/einsum/log for the small state spaces of enumeration. It costs memory proportional to the
@@ -60,15 +60,52 @@ def _align(x: torch.Tensor, names: str, order: str) -> torch.Tensor:
     return x.reshape(tuple(next(kept) if d in names else 1 for d in order))
 
 
-def _logsumexp_broadcast(inputs: list[str], output: str, contracted: str, operands: Sequence[torch.Tensor]) -> torch.Tensor:
-    joint_names = output + contracted
-    total = functools.reduce(operator.add, (_align(x, n, joint_names) for x, n in zip(operands, inputs)))
-    if not contracted:
-        return total if len(operands) > 1 else total.clone()
-    finfo = torch.finfo(total.dtype)
-    # Clamping -inf to the lowest finite value keeps logsumexp's gradient finite (0 there).
-    result = torch.logsumexp(total.clamp(min=finfo.min), tuple(range(len(output), len(joint_names))))
-    return result.masked_fill(result <= finfo.min, -math.inf)
+class _Plan:
+    """How to compute one equation on operands of given shapes, worked out once."""
+
+    __slots__ = ("kind", "perms", "views", "reduce_dims", "inputs", "output")
+
+    def __init__(self, equation: str, shapes: tuple[torch.Size, ...]) -> None:
+        input_part, output = equation.split("->")
+        inputs = input_part.split(",")
+        self.inputs, self.output = inputs, output
+        self.perms: list[tuple[int, ...] | None] = []
+        self.views: list[tuple[int, ...] | None] = []
+        self.reduce_dims: tuple[int, ...] = ()
+        if len(shapes) == 1 and inputs[0] == output:
+            self.kind = "clone"
+            return
+        sizes: dict[str, int] = {}
+        repeated = False
+        for names, shape in zip(inputs, shapes):
+            repeated = repeated or len(set(names)) != len(names)
+            sizes.update(zip(names, shape))
+        joint = math.prod(sizes.values())
+        inputs_numel = sum(math.prod(shape) for shape in shapes)
+        if repeated or (joint > _BROADCAST_MAX_NUMEL and joint > 4 * inputs_numel):
+            self.kind = "matmul"
+            return
+        self.kind = "broadcast"
+        order = output + "".join(d for d in sizes if d not in output)
+        for names, shape in zip(inputs, shapes):
+            perm = tuple(names.index(d) for d in order if d in names)
+            self.perms.append(None if perm == tuple(range(len(perm))) else perm)
+            view = tuple(sizes[d] if d in names else 1 for d in order)
+            self.views.append(None if len(names) == len(order) else view)
+        self.reduce_dims = tuple(range(len(output), len(order)))
+
+
+_PLANS: dict[tuple[str, tuple[torch.Size, ...]], _Plan] = {}
+
+
+def _plan(equation: str, operands: Sequence[torch.Tensor]) -> _Plan:
+    key = (equation, tuple(x.shape for x in operands))
+    plan = _PLANS.get(key)
+    if plan is None:
+        if len(_PLANS) >= 4096:
+            _PLANS.clear()  # a program with ever-new shapes must not grow this forever
+        plan = _PLANS[key] = _Plan(equation, key[1])
+    return plan
 
 
 def _logsumexp_matmul(inputs: list[str], output: str, operands: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -91,6 +128,32 @@ def _logsumexp_matmul(inputs: list[str], output: str, operands: Sequence[torch.T
     return functools.reduce(operator.add, shifts, result)
 
 
+def einsum_step(equation: str, *operands: torch.Tensor) -> torch.Tensor:
+    """:func:`einsum` for an intermediate step of a contraction: impossible entries may come
+    out as the lowest finite float instead of ``-inf`` (both mean probability zero).
+
+    Skipping the restoration of ``-inf`` saves two kernels per step; the contraction's last
+    step (:func:`einsum`) restores it.
+    """
+    plan = _plan(equation, operands)
+    if plan.kind == "broadcast":
+        parts = []
+        for x, perm, view in zip(operands, plan.perms, plan.views):
+            if perm is not None:
+                x = x.permute(perm)
+            if view is not None:
+                x = x.reshape(view)
+            parts.append(x)
+        total = functools.reduce(operator.add, parts) if len(parts) > 1 else parts[0]
+        if not plan.reduce_dims:
+            return total if len(parts) > 1 else total.clone()
+        # Clamping -inf to the lowest finite value keeps logsumexp's gradient finite (0 there).
+        return torch.logsumexp(total.clamp(min=torch.finfo(total.dtype).min), plan.reduce_dims)
+    if plan.kind == "clone":
+        return operands[0].clone()  # a new object: callers attach attributes to results
+    return _logsumexp_matmul(plan.inputs, plan.output, operands)
+
+
 def einsum(equation: str, *operands: torch.Tensor) -> torch.Tensor:
     """Log-space einsum: ``log(einsum(equation, *exp(operands)))``, computed stably.
 
@@ -101,21 +164,10 @@ def einsum(equation: str, *operands: torch.Tensor) -> torch.Tensor:
     >>> einsum("ab->a", x)
     tensor([1.0986, 1.0986])
     """
-    input_part, output = equation.split("->")
-    inputs = input_part.split(",")
-    if len(operands) == 1 and inputs[0] == output:
-        return operands[0].clone()  # a new object: callers attach attributes to results
-    sizes: dict[str, int] = {}
-    repeated = False
-    for names, x in zip(inputs, operands):
-        repeated = repeated or len(set(names)) != len(names)
-        sizes.update(zip(names, x.shape))
-    contracted = "".join(d for d in sizes if d not in output)
-    joint = math.prod(sizes.values())
-    inputs_numel = sum(x.numel() for x in operands)
-    if not repeated and (joint <= _BROADCAST_MAX_NUMEL or joint <= 4 * inputs_numel):
-        return _logsumexp_broadcast(inputs, output, contracted, operands)
-    return _logsumexp_matmul(inputs, output, operands)
+    result = einsum_step(equation, *operands)
+    if result.is_floating_point():
+        result = result.masked_fill(result <= torch.finfo(result.dtype).min, -math.inf)
+    return result
 
 
 tensordot = Tensordot(einsum)

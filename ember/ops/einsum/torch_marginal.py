@@ -16,7 +16,7 @@ from ember.ops.einsum import torch_log
 from ember.ops.einsum.adjoint import Backward, Message, backward_of, set_backward, transpose
 from ember.ops.einsum.util import Tensordot
 
-__all__ = ["einsum", "tensordot", "transpose"]
+__all__ = ["einsum", "einsum_step", "tensordot", "transpose"]
 
 
 class _EinsumBackward(Backward):
@@ -50,16 +50,26 @@ class _EinsumBackward(Backward):
             yield node, marginal
 
 
+def _einsum(equation: str, operands: tuple[torch.Tensor, ...], final: bool) -> torch.Tensor:
+    forward = torch_log.einsum if final else torch_log.einsum_step
+    result = forward(equation, *operands)
+    if any(backward_of(x) is not None for x in operands):
+        set_backward(result, _EinsumBackward(equation, operands))
+    return result
+
+
 def einsum(equation: str, *operands: torch.Tensor) -> torch.Tensor:
     """Log-space einsum, recording how to compute marginals in the backward pass.
 
     :param equation: an explicit einsum equation.
     :param operands: log-space tensors.
     """
-    result = torch_log.einsum(equation, *operands)
-    if any(backward_of(x) is not None for x in operands):
-        set_backward(result, _EinsumBackward(equation, operands))
-    return result
+    return _einsum(equation, operands, final=True)
+
+
+def einsum_step(equation: str, *operands: torch.Tensor) -> torch.Tensor:
+    """:func:`einsum` for an intermediate step (see :func:`ember.ops.einsum.torch_log.einsum_step`)."""
+    return _einsum(equation, operands, final=False)
 
 
 tensordot = Tensordot(einsum)

@@ -29,7 +29,7 @@ from ember.ops.einsum.adjoint import (
 from ember.ops.einsum.torch_map import joint_logits
 from ember.ops.einsum.util import Tensordot
 
-__all__ = ["einsum", "tensordot", "transpose"]
+__all__ = ["einsum", "einsum_step", "tensordot", "transpose"]
 
 
 class _EinsumBackward(Backward):
@@ -58,18 +58,28 @@ class _EinsumBackward(Backward):
         return einsum_backward_sample(self.operands, local, message)
 
 
+def _einsum(equation: str, operands: tuple[torch.Tensor, ...], final: bool) -> torch.Tensor:
+    renamed = packed.rename_equation(equation, *operands)
+    output = renamed.split("->")[1]
+    forward = torch_log.einsum if final else torch_log.einsum_step
+    result = named(forward(renamed, *operands), output)
+    if any(backward_of(x) is not None for x in operands):
+        set_backward(result, _EinsumBackward(output, operands))
+    return result
+
+
 def einsum(equation: str, *operands: torch.Tensor) -> torch.Tensor:
     """Log-space einsum of packed operands, recording how to sample the contracted dims.
 
     :param equation: an einsum equation; its symbols are renamed to the operands' names.
     :param operands: packed log-space tensors.
     """
-    renamed = packed.rename_equation(equation, *operands)
-    output = renamed.split("->")[1]
-    result = named(torch_log.einsum(renamed, *operands), output)
-    if any(backward_of(x) is not None for x in operands):
-        set_backward(result, _EinsumBackward(output, operands))
-    return result
+    return _einsum(equation, operands, final=True)
+
+
+def einsum_step(equation: str, *operands: torch.Tensor) -> torch.Tensor:
+    """:func:`einsum` for an intermediate step (see :func:`ember.ops.einsum.torch_log.einsum_step`)."""
+    return _einsum(equation, operands, final=False)
 
 
 tensordot = Tensordot(einsum)

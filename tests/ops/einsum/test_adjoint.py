@@ -156,3 +156,56 @@ def test_contraction_without_marked_leaves_records_no_backward() -> None:
     for backend in ["torch_map", "torch_sample", "torch_marginal"]:
         result = contract("ab,bc->", *leaves, backend=f"ember.ops.einsum.{backend}")
         assert not hasattr(result, "_pyro_backward")
+
+
+def test_shared_intermediates_never_hand_a_result_without_adjoint_to_a_backward_pass() -> None:
+    import opt_einsum
+
+    leaves = _leaves("ab,bc,cd->", 4)
+    with opt_einsum.shared_intermediates():
+        plain = contract("ab,bc,cd->", *leaves, backend="ember.ops.einsum.torch_map")
+        again = contract("ab,bc,cd->", *leaves, backend="ember.ops.einsum.torch_map")
+        assert again is plain and not hasattr(plain, "_pyro_backward")
+        for x in leaves:
+            require_backward(x)
+        marked = contract("ab,bc,cd->", *leaves, backend="ember.ops.einsum.torch_map")
+    assert marked is not plain and torch.equal(marked, plain)
+    marked._pyro_backward()  # type: ignore[attr-defined]
+    assert all(x._pyro_backward_result is not None for x in leaves)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("backend", ["torch_map", "torch_marginal"])
+def test_opt_einsums_own_dispatch_with_tensordot_and_transpose_gives_the_same_adjoints(backend: str) -> None:
+    import opt_einsum
+
+    equation = "ab,cb,cd->da"  # tensordot steps whose results need transposing
+    direct = _leaves(equation, 6)
+    routed = [named(x.clone(), dims_of(x)) for x in direct]
+    for x, y in zip(direct, routed):
+        require_backward(x)
+        require_backward(y)
+    ours = contract(equation, *direct, backend=f"ember.ops.einsum.{backend}")
+    expr = opt_einsum.contract_expression(equation, *[x.shape for x in routed])
+    theirs = expr(*routed, backend=f"ember.ops.einsum.{backend}")
+    assert torch.allclose(ours, theirs, atol=1e-5)
+    ours._pyro_backward()  # type: ignore[attr-defined]
+    theirs._pyro_backward()
+    for x, y in zip(direct, routed):
+        a, b = x._pyro_backward_result, y._pyro_backward_result  # type: ignore[attr-defined]
+        if backend == "torch_marginal":
+            assert torch.allclose(a, b, atol=1e-5)
+        else:
+            assert {d: r for d, r in zip(sample_dims_of(a), a.tolist())} == {d: r for d, r in zip(sample_dims_of(b), b.tolist())}
+
+
+def test_transpose_keeps_names_and_permutes_messages_back() -> None:
+    from ember.ops.einsum.adjoint import transpose
+
+    x = named(torch.randn(2, 3), "ab")
+    require_backward(x)
+    t = transpose(x, (1, 0))
+    assert dims_of(t) == "ba" and torch.equal(t, x.t())
+    message = torch.randn(3, 2)
+    node = t._pyro_backward  # type: ignore[attr-defined]
+    ((leaf, routed),) = list(node.process(message))
+    assert torch.equal(routed, message.t())
