@@ -32,7 +32,7 @@ from ember.infer.elbo import ELBO, Model, TracePair, _JitELBO, _tensor
 from ember.infer.enum import _importance_trace, iter_discrete_escape, iter_discrete_extend
 from ember.infer.util import is_validation_enabled, torch_item
 from ember.ops import packed
-from ember.ops.contract import contract_tensor_tree
+from ember.ops.contract import contract_tensor_tree, contract_to_tensor
 from ember.ops.rings import LogRing, SampleRing
 from ember.poutine.enum_messenger import EnumMessenger
 from ember.poutine.handlers import block, queue, replay
@@ -72,16 +72,23 @@ def _sum_all(terms: Iterator[torch.Tensor]) -> torch.Tensor | float:
     return sums[0] if len(sums) == 1 else torch.stack(sums).sum()
 
 
+# Up to this many factors in one plate context, the cached elimination plan of
+# LogSumProduct beats ember.ops' contraction (CPU time per SVI.step of an HMM with T
+# steps has 2T factors: T=10, 6.6 against 7.9 ms; T=30, 14 against 12 ms; T=1000, 359 against 279 ms).
+_FEW_FACTORS = 40
+
+
 def _plain_elbo(factors: ModelFactors, guide_trace: Trace, sum_product: LogSumProduct) -> torch.Tensor | float:
     """The ELBO when the guide has no DiCE factors: every cost counts in full."""
     elbo = _sum_all(t for terms in factors.marginal_costs.values() for t in terms)
     if factors.log_factors:
-        if len(factors.log_factors) == 1:
-            (terms,) = factors.log_factors.values()
-            log_z: torch.Tensor | float = sum_product(terms, factors.sum_dims)
+        (first, *others) = factors.log_factors.values()
+        log_z: torch.Tensor | float
+        if not others and len(first) < _FEW_FACTORS:
+            log_z = sum_product(first, factors.sum_dims)
         else:
-            tree = contract_tensor_tree(factors.log_factors, factors.sum_dims, ring=LogRing())
-            log_z = _sum_all(t for terms in tree.values() for t in terms)
+            # ember.ops contracts long chains by a parallel scan; it also handles plate trees.
+            log_z = contract_to_tensor(factors.log_factors, factors.sum_dims, ring=LogRing()).sum()
         scale = factors.scale
         elbo = elbo + (log_z if isinstance(scale, (int, float)) and scale == 1 else log_z * scale)
     guide_sums = [site["packed"]["log_prob"].sum() for site in guide_trace.nodes.values() if site["type"] == "sample"]
