@@ -27,11 +27,14 @@ __all__ = [
     "get_rng_state",
     "ignore_experimental_warning",
     "ignore_jit_warnings",
+    "jit_iter",
     "optional",
     "set_rng_seed",
     "set_rng_state",
     "timed",
     "torch_float",
+    "torch_isinf",
+    "torch_isnan",
     "warn_at_caller",
     "warn_if_inf",
     "warn_if_nan",
@@ -96,26 +99,6 @@ def warn_at_caller(message: str, category: type[Warning] = UserWarning) -> None:
     (Python 3.11 has no ``skip_file_prefixes``; the stack level is counted instead).
     """
     warnings.warn(message, category, stacklevel=_frames_inside_ember() + 2)
-
-
-@contextmanager
-def ignore_jit_warnings(filter: Sequence[str | tuple[str, type[Warning]]] | None = None) -> Iterator[None]:
-    """Silence ``torch.jit.TracerWarning`` (or the listed ones) while tracing.
-
-    Outside :func:`torch.jit.trace` it does nothing and costs one check, so hot paths may
-    use it. ``filter`` lists message regexes, or ``(regex, category)`` pairs, as Pyro's.
-    """
-    if not torch._C._get_tracing_state():
-        yield
-        return
-    with warnings.catch_warnings():
-        if filter is None:
-            warnings.filterwarnings("ignore", category=TracerWarning)
-        else:
-            for item in filter:
-                message, category = (item, TracerWarning) if isinstance(item, str) else item
-                warnings.filterwarnings("ignore", message=message, category=category)
-        yield
 
 
 def _caller() -> tuple[str, int]:
@@ -248,3 +231,77 @@ def torch_float(x: torch.Tensor | float | int) -> torch.Tensor | float:
     (tensor([1., 2.]), 3.0)
     """
     return x.float() if isinstance(x, torch.Tensor) else float(x)
+@overload
+def torch_isnan(x: float) -> bool: ...
+@overload
+def torch_isnan(x: torch.Tensor) -> torch.Tensor: ...
+def torch_isnan(x: torch.Tensor | float) -> torch.Tensor | bool:
+    """Whether a number is NaN, or (as a 0-dim bool tensor) whether a tensor holds any NaN.
+
+    :param x: a number or a tensor.
+
+    >>> torch_isnan(float("nan")), torch_isnan(torch.tensor([0.0, float("nan")]))
+    (True, tensor(True))
+    """
+    if not isinstance(x, torch.Tensor):
+        return bool(x != x)
+    return torch.isnan(x).any()
+
+
+@overload
+def torch_isinf(x: float) -> bool: ...
+@overload
+def torch_isinf(x: torch.Tensor) -> torch.Tensor: ...
+def torch_isinf(x: torch.Tensor | float) -> torch.Tensor | bool:
+    """Whether a number is infinite, or whether a tensor holds a ``+inf`` or a ``-inf``.
+
+    :param x: a number or a tensor.
+
+    >>> torch_isinf(-math.inf), bool(torch_isinf(torch.tensor([1.0, math.inf])))
+    (True, True)
+    """
+    if not isinstance(x, torch.Tensor):
+        return x == math.inf or x == -math.inf
+    positive: torch.Tensor = (x == math.inf).any()
+    return positive if positive else (x == -math.inf).any()
+
+
+WarningFilter = str | tuple[str, type[Warning]]
+
+
+@contextmanager
+def ignore_jit_warnings(filter: Sequence[WarningFilter] | None = None) -> Iterator[None]:
+    """Silence ``torch.jit`` tracer warnings inside, while a ``torch.jit.trace`` is running.
+
+    Outside tracing nothing is filtered.
+
+    :param filter: the warnings to silence: message patterns (of ``TracerWarning``) or
+        ``(message pattern, category)`` pairs; ``None`` silences every ``TracerWarning``.
+
+    >>> with ignore_jit_warnings():
+    ...     pass
+    """
+    if not torch._C._get_tracing_state():
+        yield
+        return
+    with warnings.catch_warnings():
+        if filter is None:
+            warnings.filterwarnings("ignore", category=TracerWarning)
+        else:
+            for entry in filter:
+                message, category = entry if isinstance(entry, tuple) else (entry, TracerWarning)
+                warnings.filterwarnings("ignore", message=message, category=category)
+        yield
+
+
+def jit_iter(tensor: torch.Tensor) -> list[torch.Tensor]:
+    """The slices of ``tensor`` along its first dim, without the tracer's iteration warnings.
+
+    >>> jit_iter(torch.tensor([1, 2]))
+    [tensor(1), tensor(2)]
+    """
+    with warnings.catch_warnings():
+        # torch raises "Iterating over a tensor" as a RuntimeWarning, not a TracerWarning.
+        warnings.filterwarnings("ignore", "Iterating over a tensor")
+        warnings.filterwarnings("ignore", category=TracerWarning)
+        return list(tensor)

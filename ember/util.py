@@ -12,15 +12,25 @@ from ember._util import (
     ExperimentalWarning,
     get_rng_state,
     ignore_experimental_warning,
+    ignore_jit_warnings,
+    jit_iter,
     optional,
     set_rng_seed,
     set_rng_state,
     timed,
     torch_float,
+    torch_isinf,
+    torch_isnan,
     warn_if_inf,
     warn_if_nan,
 )
-from ember.infer.util import check_if_enumerated, check_model_guide_match, check_site_shape
+from ember.infer.util import (
+    check_if_enumerated,
+    check_model_guide_match,
+    check_site_shape,
+    check_traceenum_requirements,
+    check_traces_match,
+)
 from ember.poutine.util import save_visualization, site_is_subsample
 
 __all__ = [
@@ -28,8 +38,12 @@ __all__ = [
     "check_if_enumerated",
     "check_model_guide_match",
     "check_site_shape",
+    "check_traceenum_requirements",
+    "check_traces_match",
     "get_rng_state",
     "ignore_experimental_warning",
+    "ignore_jit_warnings",
+    "jit_iter",
     "optional",
     "save_visualization",
     "set_rng_seed",
@@ -38,6 +52,8 @@ __all__ = [
     "timed",
     "timeit",
     "torch_float",
+    "torch_isinf",
+    "torch_isnan",
     "warn_if_inf",
     "warn_if_nan",
 ]

@@ -18,10 +18,6 @@ PENDING: dict[str, dict[str, str]] = {
         "MCMC": "mcmc branch",
         "NUTS": "mcmc branch",
         "RandomWalkKernel": "mcmc branch",
-        "JitTraceEnum_ELBO": "enum branch",
-        "TraceEnum_ELBO": "enum branch",
-        "TraceTMC_ELBO": "enum branch (needs the ops rings)",
-        "infer_discrete": "enum branch",
     },
     "infer.reparam": {
         "ConjugateReparam": "needs Distribution.conjugate_update (distribution issue)",
@@ -33,20 +29,8 @@ PENDING: dict[str, dict[str, str]] = {
         "StructuredReparam": "needs the AutoStructured guide",
         "SymmetricStableReparam": "needs Stable (distribution issue)",
     },
-    "infer.util": {
-        "Dice": "needs the ops rings (MarginalRing, packed broadcasting): ops/enum branches",
-        "compute_site_dice_factor": "needs ops packed broadcasting: ops/enum branches",
-    },
     "optim": {
         "_LRScheduler": "torch's private scheduler base; not API",
-    },
-    "util": {
-        "check_traceenum_requirements": "enum branch",
-        "check_traces_match": "enum branch",
-        "ignore_jit_warnings": "enum branch",
-        "jit_iter": "enum branch",
-        "torch_isinf": "enum branch",
-        "torch_isnan": "enum branch",
     },
 }
 

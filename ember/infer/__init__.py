@@ -7,6 +7,7 @@ Each algorithm is a user of traces: it runs the guide and the model under ``trac
 from ember.infer import autoguide, reparam
 from ember.infer.abstract_infer import EmpiricalMarginal, TracePosterior, TracePredictive
 from ember.infer.csis import CSIS
+from ember.infer.discrete import TraceEnumSample_ELBO, infer_discrete
 from ember.infer.elbo import ELBO
 from ember.infer.energy_distance import EnergyDistance
 from ember.infer.importance import Importance
@@ -20,7 +21,9 @@ from ember.infer.trace_elbo import JitTrace_ELBO, Trace_ELBO
 from ember.infer.trace_mean_field_elbo import JitTraceMeanField_ELBO, TraceMeanField_ELBO
 from ember.infer.trace_mmd import Trace_MMD
 from ember.infer.trace_tail_adaptive_elbo import TraceTailAdaptive_ELBO
+from ember.infer.traceenum_elbo import JitTraceEnum_ELBO, TraceEnum_ELBO
 from ember.infer.tracegraph_elbo import JitTraceGraph_ELBO, TraceGraph_ELBO
+from ember.infer.tracetmc_elbo import TraceTMC_ELBO
 from ember.infer.util import enable_validation, is_validation_enabled
 from ember.poutine.enumerate_config import config_enumerate
 
@@ -31,6 +34,7 @@ __all__ = [
     "EnergyDistance",
     "IMQSteinKernel",
     "Importance",
+    "JitTraceEnum_ELBO",
     "JitTraceGraph_ELBO",
     "JitTraceMeanField_ELBO",
     "JitTrace_ELBO",
@@ -42,10 +46,13 @@ __all__ = [
     "SMCFilter",
     "SVGD",
     "SVI",
+    "TraceEnumSample_ELBO",
+    "TraceEnum_ELBO",
     "TraceGraph_ELBO",
     "TraceMeanField_ELBO",
     "TracePosterior",
     "TracePredictive",
+    "TraceTMC_ELBO",
     "TraceTailAdaptive_ELBO",
     "Trace_ELBO",
     "Trace_MMD",
@@ -53,6 +60,7 @@ __all__ = [
     "autoguide",
     "config_enumerate",
     "enable_validation",
+    "infer_discrete",
     "is_validation_enabled",
     "reparam",
 ]

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch.jit._trace import TracerWarning
 
+from ember.infer._batched_scoring import score_in_batches
 from ember.infer.util import (
     check_model_guide_match,
     check_site_shape,
@@ -61,6 +62,21 @@ def get_importance_trace(
     >>> model_tr.nodes["z"]["value"] is guide_tr.nodes["z"]["value"], "score_parts" in guide_tr.nodes["z"]
     (True, True)
     """
+    return _importance_trace(graph_type, max_plate_nesting, model, guide, args, kwargs, detach, False)
+
+
+def _importance_trace(
+    graph_type: str,
+    max_plate_nesting: float,
+    model: Callable[..., Any],
+    guide: Callable[..., Any],
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    detach: bool,
+    batch_scoring: bool,
+) -> tuple[Trace, Trace]:
+    """:func:`get_importance_trace`, optionally scoring like model sites in batches
+    (:func:`~ember.infer._batched_scoring.score_in_batches`)."""
     unwrapped_guide = unwrap(guide)
     if isinstance(unwrapped_guide, Messenger):
         if detach:
@@ -82,6 +98,8 @@ def get_importance_trace(
     remove_subsample_sites(guide_trace)
     remove_subsample_sites(model_trace)
 
+    if batch_scoring:
+        score_in_batches(model_trace, validate)
     model_trace.compute_log_prob()
     guide_trace.compute_score_parts()
     if validate:
