@@ -11,11 +11,12 @@ import torch
 
 from ember.infer.abstract_infer import TracePosterior, WeightedTrace
 from ember.infer.enum import get_importance_trace
+from ember.ops.stats import fit_generalized_pareto
 from ember.poutine.handlers import block, replay, trace
 from ember.poutine.trace_struct import Trace
 from ember.primitives import plate
 
-__all__ = ["Importance", "LogWeightsMixin", "vectorized_importance_weights"]
+__all__ = ["Importance", "LogWeightsMixin", "psis_diagnostic", "vectorized_importance_weights"]
 
 
 class _HasLogWeights(Protocol):
@@ -170,3 +171,61 @@ def vectorized_importance_weights(
     if normalized:
         log_weights = log_weights - torch.logsumexp(torch.as_tensor(log_weights), dim=0)
     return log_weights, model_trace, guide_trace
+
+
+@torch.no_grad()
+def psis_diagnostic(model: Callable[..., Any], guide: Callable[..., Any], *args: Any, **kwargs: Any) -> float:
+    """The Pareto tail index ``k`` of the importance weights ``p(model) / q(guide)``: how well
+    the guide approximates the posterior (Yao, Vehtari, Simpson & Gelman, 2018).
+
+    ``k < 0.5``: a good approximation; ``0.5 <= k <= 0.7``: usable but suboptimal;
+    ``k > 0.7``: poor. A generalized Pareto distribution is fitted (with
+    :func:`~ember.ops.stats.fit_generalized_pareto`) to the largest
+    ``ceil(min(0.2 N, 3 sqrt(N)))`` weights above the cut-off. The model and guide must be
+    vectorized and static, as for :func:`vectorized_importance_weights`.
+
+    :param args: passed to the model and guide, with their keyword arguments except:
+    :param num_particles: how many weights to draw (keyword only; default 1000).
+    :param max_simultaneous_particles: how many to draw at once (keyword only; by default all;
+        it must divide ``num_particles``).
+    :param max_plate_nesting: the number of plates the model nests (keyword only; default 7).
+    :returns: ``k``, or ``inf`` (with a warning) when fewer than 10 weights lie in the tail.
+    :raises ValueError: if ``max_simultaneous_particles`` does not divide ``num_particles``.
+
+    >>> import ember, torch
+    >>> import ember.distributions as dist
+    >>> def model():
+    ...     ember.sample("x", dist.Normal(0.0, 1.0))
+    >>> def guide():  # wider than the posterior, so the weights are bounded
+    ...     ember.sample("x", dist.Normal(0.0, 1.5))
+    >>> psis_diagnostic(model, guide, num_particles=500) < 0.5
+    True
+    """
+    num_particles: int = kwargs.pop("num_particles", 1000)
+    max_simultaneous_particles: int = kwargs.pop("max_simultaneous_particles", num_particles)
+    max_plate_nesting: int = kwargs.pop("max_plate_nesting", 7)
+    if num_particles % max_simultaneous_particles != 0:
+        raise ValueError("num_particles must be divisible by max_simultaneous_particles.")
+    batches = [
+        torch.as_tensor(
+            vectorized_importance_weights(
+                model,
+                guide,
+                *args,
+                num_samples=max_simultaneous_particles,
+                max_plate_nesting=max_plate_nesting,
+                **kwargs,
+            )[0]
+        ).reshape(-1)
+        for _ in range(num_particles // max_simultaneous_particles)
+    ]
+    log_weights = torch.cat(batches)
+    log_weights = (log_weights - log_weights.max()).sort().values
+    tail_size = int(math.ceil(min(0.2 * num_particles, 3.0 * math.sqrt(num_particles))))
+    log_cutoff = max(math.log(1.0e-15), float(log_weights[-tail_size - 1]))
+    tail = log_weights[log_weights > log_cutoff]
+    if len(tail) < 10:
+        warnings.warn("Not enough tail samples to compute PSIS diagnostic; increase num_particles.")
+        return float("inf")
+    k, _ = fit_generalized_pareto(tail.exp() - math.exp(log_cutoff))
+    return k
