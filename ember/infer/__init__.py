@@ -8,6 +8,7 @@ from ember.infer import autoguide, reparam
 from ember.infer.abstract_infer import EmpiricalMarginal, TracePosterior
 from ember.infer.elbo import ELBO
 from ember.infer.importance import Importance
+from ember.infer.mcmc import HMC, MCMC, NUTS, RandomWalkKernel, StreamingMCMC
 from ember.infer.predictive import Predictive
 from ember.infer.renyi_elbo import RenyiELBO
 from ember.infer.svi import SVI
@@ -20,13 +21,18 @@ from ember.poutine.enumerate_config import config_enumerate
 __all__ = [
     "ELBO",
     "EmpiricalMarginal",
+    "HMC",
     "Importance",
     "JitTraceGraph_ELBO",
     "JitTraceMeanField_ELBO",
     "JitTrace_ELBO",
+    "MCMC",
+    "NUTS",
     "Predictive",
+    "RandomWalkKernel",
     "RenyiELBO",
     "SVI",
+    "StreamingMCMC",
     "TraceGraph_ELBO",
     "TraceMeanField_ELBO",
     "TracePosterior",

@@ -56,14 +56,17 @@ def potential_grad(potential_fn: PotentialFn, z: Mapping[str, torch.Tensor]) -> 
     """
     names = list(z)
     leaves = [z[name].detach().requires_grad_() for name in names]
-    try:
-        potential = potential_fn(dict(zip(names, leaves)))
-    except Exception as e:
-        if is_handled(e):
-            nan_grads = {name: torch.full_like(leaf, float("nan")) for name, leaf in zip(names, leaves)}
-            return nan_grads, leaves[0].new_tensor(float("inf"))
-        raise
-    grads = torch.autograd.grad(potential, leaves, allow_unused=True)
+    with torch.enable_grad():
+        try:
+            potential = potential_fn(dict(zip(names, leaves)))
+        except Exception as e:
+            if is_handled(e):
+                nan_grads = {name: torch.full_like(leaf, float("nan")) for name, leaf in zip(names, leaves)}
+                return nan_grads, leaves[0].new_tensor(float("inf"))
+            raise
+        if not potential.requires_grad:  # the potential does not depend on z
+            return {name: torch.zeros_like(leaf) for name, leaf in zip(names, leaves)}, potential.detach()
+        grads = torch.autograd.grad(potential, leaves, allow_unused=True)
     out = {name: torch.zeros_like(leaf) if g is None else g for name, leaf, g in zip(names, leaves, grads)}
     return out, potential.detach()
 
