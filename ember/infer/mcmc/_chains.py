@@ -53,6 +53,7 @@ class ChainKernel(MCMCKernel):
         self._num_chains = 1
         self._seeds: list[int] | None = None
         self._use_compiled = True
+        self._flat_cache: dict[tuple[int, bool, bool], FlatPotential] | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -138,7 +139,19 @@ class ChainKernel(MCMCKernel):
         z0 = torch.stack([layout.pack(p) for p in per_chain]) if layout.size else torch.zeros(C, 0)
         self._initial_params = {k: v.detach() for k, v in (layout.unpack(z0) if C > 1 else layout.unpack(z0[0])).items()}
         assert self.potential_fn is not None
-        self._flat = flat_potential(self.potential_fn, layout, C, z0, compiled=self._use_compiled and self.model is not None)
+        if layout.size:
+            self._configure_adapter(z0.dtype)
+        dense = bool(getattr(self._adapter.mass_matrix_adapter, "dense_flat", False)) if layout.size else False
+        key = (C, dense, self._jit_compile)
+        cache = self._flat_cache
+        if cache is not None and key in cache and self.model is not None:
+            self._flat = cache[key]
+        else:
+            self._flat = flat_potential(
+                self.potential_fn, layout, C, z0, compiled=self._use_compiled and self.model is not None, dense=dense
+            )
+            if cache is not None:
+                cache[key] = self._flat
         self._z = z0
         if layout.size:
             self._pe, self._grad = self._flat.value_and_grad(z0)
@@ -153,10 +166,10 @@ class ChainKernel(MCMCKernel):
         self._accept_cnt = torch.zeros(C)
         self._mean_accept_prob = torch.zeros(C)
         self._divergences = [[] for _ in range(C)]
-        if layout.size:
-            self._configure_adapter(z0)
+        if layout.size and self._adapter.adapt_step_size:
+            self._adapter.reset_step_size_adaptation(z0)
 
-    def _configure_adapter(self, z0: torch.Tensor) -> None:
+    def _configure_adapter(self, dtype: torch.dtype) -> None:
         dense = self._adapter.dense_mass
         names = self._layout.names
         if dense is False:
@@ -187,11 +200,9 @@ class ChainKernel(MCMCKernel):
             self._warmup_steps,
             mass_matrix_shape=shape,
             find_reasonable_step_size_fn=self._find_reasonable_step_size,
-            options={"dtype": self._pe.dtype, "device": self._pe.device},
+            options={"dtype": dtype},
             num_chains=self._num_chains,
         )
-        if self._adapter.adapt_step_size:
-            self._adapter.reset_step_size_adaptation(z0)
 
     def cleanup(self) -> None:
         """Forget the run's state (the compiled potential included)."""
@@ -227,14 +238,10 @@ class ChainKernel(MCMCKernel):
 
     def _leapfrog(
         self, z: torch.Tensor, r: torch.Tensor, grad: torch.Tensor, step: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One leapfrog step: new position, momentum, potential, gradient, kinetic energy."""
         assert self._flat is not None
-        half = 0.5 * step
-        r = r - half * grad
-        z = z + step * self._adapter.mass_matrix_adapter.velocity(r)
-        pe, grad = self._flat.value_and_grad(z)
-        r = r - half * grad
-        return z, r, pe, grad
+        return self._flat.leapfrog(z, r, grad, step, self._adapter.mass_matrix_adapter.flat_inverse())
 
     def _find_reasonable_step_size(self, z: torch.Tensor) -> torch.Tensor:
         assert self._flat is not None
@@ -247,8 +254,8 @@ class ChainKernel(MCMCKernel):
         def direction(step: torch.Tensor, active: torch.Tensor | None) -> torch.Tensor:
             r = self._adapter.mass_matrix_adapter.momentum(self._normal(active))
             h0 = pe + self._kinetic(r)
-            _, r1, pe1, _ = self._leapfrog(z, r, grad, step[:, None])
-            delta = pe1 + self._kinetic(r1) - h0
+            _, _, pe1, _, kinetic1 = self._leapfrog(z, r, grad, step[:, None])
+            delta = pe1 + kinetic1 - h0
             delta = torch.where(torch.isnan(delta), math.inf, delta)
             return torch.where(threshold < -delta, 1.0, -1.0)
 

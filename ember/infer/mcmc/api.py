@@ -168,10 +168,16 @@ class _Driver:
     def _execute(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, torch.Tensor], list[ChainResult]]:
         self._args, self._kwargs = args, kwargs
         args = tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in args)
-        with poutine.block(), _validation(self.disable_validation):
-            results = self._run_chains(args, kwargs)
-            if self.transforms is None:
-                self.transforms = dict(getattr(self.kernel, "transforms", None) or {})
+        if isinstance(self.kernel, ChainKernel):
+            self.kernel._flat_cache = {}  # sequential chains of this run share one recorded graph
+        try:
+            with poutine.block(), _validation(self.disable_validation):
+                results = self._run_chains(args, kwargs)
+        finally:
+            if isinstance(self.kernel, ChainKernel):
+                self.kernel._flat_cache = None
+        if self.transforms is None:
+            self.transforms = dict(getattr(self.kernel, "transforms", None) or {})
         layout = results[0].layout
         draws = torch.cat([r.draws for r in results])  # (C, S, D)
         self._diagnostics = [d for r in results for d in r.diagnostics]

@@ -122,14 +122,16 @@ class HMC(ChainKernel):
         step = self._adapter.step_sizes[:, None].to(self._pe.dtype)
         counts = self._steps_per_chain()
         z, grad, pe = self._z, self._grad, self._pe
+        kinetic = h0 - pe
         for i in range(max(counts)):
-            z1, r1, pe1, grad1 = self._leapfrog(z, r, grad, step)
+            z1, r1, pe1, grad1, kinetic1 = self._leapfrog(z, r, grad, step)
             if i < min(counts):
-                z, r, pe, grad = z1, r1, pe1, grad1
+                z, r, pe, grad, kinetic = z1, r1, pe1, grad1, kinetic1
             else:
                 going = torch.tensor([i < n for n in counts])
                 z, r, pe, grad = where(going, z1, z), where(going, r1, r), where(going, pe1, pe), where(going, grad1, grad)
-        delta = pe + self._kinetic(r) - h0
+                kinetic = where(going, kinetic1, kinetic)
+        delta = pe + kinetic - h0
         delta = torch.where(torch.isnan(delta), math.inf, delta)
         accept_prob = (-delta).exp().clamp(max=1.0)
         accepted = self._uniform(1)[:, 0] < accept_prob
@@ -138,7 +140,7 @@ class HMC(ChainKernel):
         self._grad = where(accepted, grad, self._grad)
         stats = {
             "diverging": delta > self._max_sliced_energy,
-            "energy": where(accepted, pe + self._kinetic(r), h0),
+            "energy": where(accepted, pe + kinetic, h0),
             "step_size": step[:, 0].clone(),
             "accept_prob": accept_prob,
             "num_steps": torch.tensor(counts),

@@ -30,6 +30,7 @@ class _Block:
         return self.inverse.dim() == 2
 
     def set_inverse(self, inverse: torch.Tensor) -> None:
+        self.version = getattr(self, "version", 0) + 1
         self.inverse = inverse
         if inverse.dim() == 2:
             self.sqrt_inverse = inverse.rsqrt()
@@ -64,6 +65,7 @@ class BlockMassMatrix:
         self._slices: dict[str, slice] = {}
         self._single = True
         self._batched = False
+        self._flat_cache: tuple[tuple[int, ...], torch.Tensor] | None = None
 
     def bind(self, slices: dict[str, slice]) -> None:
         """Tell the adapter where each site lives in the flat vector (sorted site order)."""
@@ -144,6 +146,32 @@ class BlockMassMatrix:
                 block.set_inverse(scheme.get_covariance(regularize=True))
                 scheme.reset()
 
+    @property
+    def dense_flat(self) -> bool:
+        """Whether :meth:`flat_inverse` is dense (``(C, D, D)``) rather than diagonal."""
+        return not (self._single and self._blocks[0].diagonal)
+
+    def flat_inverse(self) -> torch.Tensor:
+        """The whole inverse mass matrix of each chain: ``(C, D)`` if diagonal, else the dense
+        block-diagonal ``(C, D, D)`` (what the compiled leapfrog step takes)."""
+        versions = tuple(b.version for b in self._blocks)
+        if self._flat_cache is not None and self._flat_cache[0] == versions:
+            return self._flat_cache[1]
+        if self._single:
+            flat = self._blocks[0].inverse
+            if flat.dim() == 2 and self.dense_flat:
+                flat = torch.diag_embed(flat)
+        else:
+            C = self._blocks[0].inverse.shape[0]
+            D = sum(s.stop - s.start for s in self._slices.values())
+            flat = torch.zeros(C, D, D, dtype=self._blocks[0].inverse.dtype)
+            for block in self._blocks:
+                idx = torch.arange(D) if block.index is None else block.index
+                part = torch.diag_embed(block.inverse) if block.diagonal else block.inverse
+                flat[:, idx[:, None], idx[None, :]] = part
+        self._flat_cache = (versions, flat)
+        return flat
+
     def _apply(self, r: torch.Tensor, momentum: bool) -> torch.Tensor:
         if self._single:
             block = self._blocks[0]
@@ -220,6 +248,17 @@ class ArrowheadMassMatrix(BlockMassMatrix):
         bottom = torch.ones(size - h, **options)
         self._arrow = [self._factor(SymmArrowhead(top, bottom)) for _ in range(num_chains)]
         self._welford = WelfordArrowheadCovariance(h) if adapt_mass_matrix else None
+
+    @property
+    def dense_flat(self) -> bool:
+        """Always dense: the arrowhead is given to the compiled step as a dense matrix."""
+        return True
+
+    def flat_inverse(self) -> torch.Tensor:
+        """The dense inverse mass matrix of each chain, ``(C, D, D)``."""
+        if self._flat_cache is None or self._flat_cache[0] != (id(self._arrow),):
+            self._flat_cache = ((id(self._arrow),), torch.stack([_dense(inverse) for inverse, _, _ in self._arrow]))
+        return self._flat_cache[1]
 
     @staticmethod
     def _factor(inverse: SymmArrowhead) -> tuple[SymmArrowhead, TriuArrowhead, TriuArrowhead]:

@@ -123,8 +123,8 @@ class NUTS(HMC):
             stack: list[tuple[torch.Tensor, torch.Tensor, int]] = []  # (left r, prefix sum before, size)
             running = active.clone()
             for n in range(n_leaves):
-                z, r, pe, grad = self._leapfrog(z, r, grad, signed)
-                delta = pe + self._kinetic(r) - h0
+                z, r, pe, grad, kinetic = self._leapfrog(z, r, grad, signed)
+                delta = pe + kinetic - h0
                 delta = torch.where(torch.isnan(delta), math.inf, delta)
                 if multinomial:
                     leaf_log_w = -delta

@@ -5,11 +5,14 @@ Two ways to evaluate it, with the same numbers:
 * the **traced** path runs the model under ``trace(condition(model, values))`` at every call,
   so any model works (dynamic structure, data-dependent control flow, validation on);
 * the **compiled** path runs the model through the handlers *once*, recording with
-  :func:`torch.fx.experimental.proxy_tensor.make_fx` the aten operations that map the flat
-  unconstrained vector to the potential and its gradient (:func:`torch.func.grad_and_value`,
-  batched over chains with :func:`torch.func.vmap`). The recorded graph is then run without
-  any handler, messenger or ``Trace``: through TorchScript (cheap to build), or through
-  :func:`torch.compile` when ``jit_compile=True``.
+  :func:`torch.fx.experimental.proxy_tensor.make_fx` the aten operations of one whole leapfrog
+  step: half-step momentum, position update through the inverse mass matrix, potential and
+  gradient (:func:`torch.func.grad_and_value`), second half-step and kinetic energy; batched
+  over chains with :func:`torch.func.vmap`. A step of size zero gives the potential and its
+  gradient alone. The graph runs without any handler, messenger or ``Trace``, and with one
+  Python call per leapfrog step instead of a dozen: through TorchScript (cheap to build), or
+  :func:`torch.compile` when ``jit_compile=True`` (minutes of compiling on small machines, so
+  only worth it for long runs; see ``bench/mcmc.py``).
 
 The compiled path needs *static structure*: the same sites with the same shapes whatever the
 latent values. A model that reads a tensor's value in Python (``if x > 0``, ``.item()``) makes
@@ -90,6 +93,8 @@ class ModelPotential:
         self.model_args = tuple(model_args)
         self.model_kwargs = dict(model_kwargs)
         self.transforms = dict(transforms)
+        self.jit_compile = False
+        self.layout = Layout({})
 
     def __call__(self, params: Mapping[str, torch.Tensor]) -> torch.Tensor:
         constrained: Params = {}
@@ -109,7 +114,7 @@ class ModelPotential:
 
 
 class FlatPotential:
-    """The potential and its gradient on flat unconstrained vectors, one row per chain.
+    """The potential, its gradient and leapfrog steps on flat vectors, one row per chain.
 
     :param potential_fn: a dict-based potential (a :class:`ModelPotential` or the user's).
     :param layout: the flat layout of the latent sites.
@@ -118,6 +123,8 @@ class FlatPotential:
         only possible for a :class:`ModelPotential`.
     :param jit_compile: run the recorded graph through :func:`torch.compile`.
     :param example: a flat point, shape ``(num_chains, size)``, to record the graph at.
+    :param dense: whether the inverse mass matrices given to :meth:`leapfrog` are dense
+        (``(C, D, D)``) or diagonal (``(C, D)``).
 
     >>> layout = Layout({"x": torch.Size([2])})
     >>> flat = FlatPotential(lambda p: (p["x"] ** 2).sum() / 2, layout)
@@ -134,56 +141,85 @@ class FlatPotential:
         compile_graph: bool = False,
         jit_compile: bool = False,
         example: torch.Tensor | None = None,
+        dense: bool = False,
     ) -> None:
         self.potential_fn = potential_fn
         self.layout = layout
         self.num_chains = num_chains
+        self.dense = dense
         self.compiled = False
         self.failure: str | None = None
-        self._graph: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
+        self._graph: Callable[..., tuple[torch.Tensor, ...]] | None = None
         if compile_graph and isinstance(potential_fn, ModelPotential) and example is not None and layout.size:
-            self._graph = self._record(potential_fn, example, jit_compile)
+            self._graph = self._record(potential_fn, example.detach(), jit_compile)
             self.compiled = self._graph is not None
 
-    def _flat_potential(self, potential_fn: ModelPotential) -> Callable[[torch.Tensor], torch.Tensor]:
+    def _step_fn(self, potential_fn: ModelPotential) -> Callable[..., tuple[torch.Tensor, ...]]:
         layout = self.layout
+        dense = self.dense
 
-        def flat(u: torch.Tensor) -> torch.Tensor:
+        def potential(u: torch.Tensor) -> torch.Tensor:
             return potential_fn(layout.unpack(u))
 
-        return flat
+        grad_and_value = torch.func.grad_and_value(potential)
+
+        def velocity(inverse: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+            return inverse @ r if dense else inverse * r
+
+        def step(
+            z: torch.Tensor, r: torch.Tensor, grad: torch.Tensor, size: torch.Tensor, inverse: torch.Tensor
+        ) -> tuple[torch.Tensor, ...]:
+            half = 0.5 * size
+            r = r - half * grad
+            z = z + size * velocity(inverse, r)
+            grad, pe = grad_and_value(z)
+            r = r - half * grad
+            kinetic = 0.5 * (r * velocity(inverse, r)).sum()
+            return z, r, pe, grad, kinetic
+
+        return step
+
+    def _example_args(self, z: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        C, D = z.shape
+        inverse = torch.eye(D, dtype=z.dtype).expand(C, D, D) if self.dense else torch.ones(C, D, dtype=z.dtype)
+        # Distinct tensors: make_fx would record one input aliased to another as the same node.
+        size = torch.zeros(C, 1, dtype=z.dtype)
+        args = (z, torch.zeros_like(z), torch.zeros_like(z), size, inverse)
+        return args if self.num_chains > 1 else tuple(a[0] for a in args)
 
     def _record(
         self, potential_fn: ModelPotential, example: torch.Tensor, jit_compile: bool
-    ) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None:
+    ) -> Callable[..., tuple[torch.Tensor, ...]] | None:
         from torch.fx.experimental.proxy_tensor import make_fx
 
-        fn: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-        fn = torch.func.grad_and_value(self._flat_potential(potential_fn))
+        fn = self._step_fn(potential_fn)
         if self.num_chains > 1:
             fn = torch.func.vmap(fn)
-        example = example.detach() if self.num_chains > 1 else example[0].detach()
+        args = self._example_args(example)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                graph = make_fx(fn, tracing_mode="real")(example)
+                graph = make_fx(fn, tracing_mode="real")(*args)
                 graph.graph.eliminate_dead_code()
                 graph.recompile()
-                runner: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+                runner: Callable[..., tuple[torch.Tensor, ...]]
                 if jit_compile:
                     runner = torch.compile(graph, dynamic=False, fullgraph=True)
                 else:
-                    runner = torch.jit.trace(graph, (example,), check_trace=False)
-                grad, value = runner(example)
+                    runner = torch.jit.trace(graph, args, check_trace=False)
+                outputs = runner(*args)
         except Exception as e:  # any failure to record means dynamic structure: use the traced path
             self.failure = f"{type(e).__name__}: {e}"
             return None
-        expected_value, expected_grad = self._traced(example if self.num_chains > 1 else example[None])
-        value = value.reshape(expected_value.shape)
-        grad = grad.reshape(expected_grad.shape)
-        finite = bool(torch.isfinite(expected_value).all())
-        if not finite or not torch.allclose(value, expected_value, rtol=1e-4, atol=1e-4 * (1 + float(expected_value.abs().max()))):
+        expected_value, expected_grad = self._traced(example)
+        value = outputs[2].reshape(expected_value.shape)
+        grad = outputs[3].reshape(expected_grad.shape)
+        scale = 1e-4 * (1 + float(expected_value.abs().max()))
+        if not bool(torch.isfinite(expected_value).all()) or not torch.allclose(value, expected_value, rtol=1e-4, atol=scale):
             self.failure = "recorded graph disagrees with the traced model at the initial point"
+            return None
+        if not torch.allclose(grad, expected_grad, rtol=1e-3, atol=1e-3 * (1 + float(expected_grad.abs().max()))):
+            self.failure = "recorded gradient disagrees with the traced model at the initial point"
             return None
         return runner
 
@@ -196,6 +232,18 @@ class FlatPotential:
             values.append(value.reshape(()))
         return torch.stack(values), torch.stack(grads)
 
+    def _run(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
+        assert self._graph is not None
+        try:
+            if self.num_chains == 1:
+                z, r, pe, grad, kinetic = self._graph(*(a[0] for a in args))
+                return z[None], r[None], pe.reshape(1), grad[None], kinetic.reshape(1)
+            return self._graph(*args)
+        except RuntimeError as e:
+            if not is_handled(e):
+                raise
+            return None
+
     def value_and_grad(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Potentials (shape ``(C,)``) and gradients (``(C, size)``) at the rows of ``z``.
 
@@ -204,13 +252,36 @@ class FlatPotential:
         """
         if self._graph is None:
             return self._traced(z)
-        try:
-            if self.num_chains == 1:
-                grad, value = self._graph(z[0])
-                return value.reshape(1), grad.reshape(1, -1)
-            grad, value = self._graph(z)
-            return value, grad
-        except RuntimeError as e:
-            if not is_handled(e):
-                raise
+        args = self._example_args(z)
+        out = self._run(*(a if self.num_chains > 1 else a[None] for a in args))
+        if out is None:
             return z.new_full((z.shape[0],), math.inf), torch.full_like(z, math.nan)
+        return out[2], out[3]
+
+    def leapfrog(
+        self, z: torch.Tensor, r: torch.Tensor, grad: torch.Tensor, step: torch.Tensor, inverse: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One leapfrog step of size ``step`` (``(C, 1)``) for every chain.
+
+        :param inverse: the inverse mass matrices, ``(C, D)`` (diagonal) or ``(C, D, D)``.
+        :returns: new positions, momenta, potentials, gradients and kinetic energies.
+        """
+        if self._graph is not None:
+            out = self._run(z, r, grad, step, inverse)
+            if out is not None:
+                z1, r1, pe, grad1, kinetic = out
+                return z1, r1, pe, grad1, kinetic
+            nan = torch.full_like(z, math.nan)
+            return z, r, z.new_full((z.shape[0],), math.inf), nan, z.new_zeros(z.shape[0])
+        half = 0.5 * step
+        r = r - half * grad
+        z = z + step * _velocity(inverse, r)
+        pe, grad = self._traced(z)
+        r = r - half * grad
+        return z, r, pe, grad, 0.5 * (r * _velocity(inverse, r)).sum(-1)
+
+
+def _velocity(inverse: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    if inverse.dim() == r.dim():
+        return inverse * r
+    return (inverse @ r.unsqueeze(-1)).squeeze(-1)

@@ -43,8 +43,8 @@ class RandomWalkKernel(ChainKernel):
         self._init_chain_state()
         self._log_step_size = torch.full((1,), math.log(init_step_size))
 
-    def _configure_adapter(self, z0: torch.Tensor) -> None:
-        self._log_step_size = torch.full((self._num_chains,), math.log(self.init_step_size), dtype=self._pe.dtype)
+    def _configure_adapter(self, dtype: torch.dtype) -> None:
+        self._log_step_size = torch.full((self._num_chains,), math.log(self.init_step_size), dtype=dtype)
 
     @property
     def step_size(self) -> float:

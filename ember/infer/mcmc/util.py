@@ -174,13 +174,18 @@ def initialize_model(
 
 
 def flat_potential(
-    potential_fn: Callable[[Params], torch.Tensor], layout: Layout, num_chains: int, example: torch.Tensor, compiled: bool = True
+    potential_fn: Callable[[Params], torch.Tensor],
+    layout: Layout,
+    num_chains: int,
+    example: torch.Tensor,
+    compiled: bool = True,
+    dense: bool = False,
 ) -> FlatPotential:
     """The flat evaluator the kernels use: compiled when ``potential_fn`` comes from a model."""
     jit_compile = bool(getattr(potential_fn, "jit_compile", False))
     with poutine.block():
         return FlatPotential(
-            potential_fn, layout, num_chains, compile_graph=compiled, jit_compile=jit_compile, example=example
+            potential_fn, layout, num_chains, compile_graph=compiled, jit_compile=jit_compile, example=example, dense=dense
         )
 
 
