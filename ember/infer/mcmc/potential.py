@@ -31,6 +31,7 @@ import torch
 from torch.distributions.transforms import Transform
 
 from ember import poutine
+from ember.infer.mcmc._graph import drop_identities, fold_constants
 from ember.ops.integrator import is_handled, potential_grad
 
 __all__ = ["FlatPotential", "Layout", "ModelPotential"]
@@ -149,6 +150,7 @@ class FlatPotential:
         self.dense = dense
         self.compiled = False
         self.failure: str | None = None
+        self.max_numel = 0
         self._graph: Callable[..., tuple[torch.Tensor, ...]] | None = None
         if compile_graph and isinstance(potential_fn, ModelPotential) and example is not None and layout.size:
             self._graph = self._record(potential_fn, example.detach(), jit_compile)
@@ -199,9 +201,9 @@ class FlatPotential:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                graph = make_fx(fn, tracing_mode="real")(*args)
-                graph.graph.eliminate_dead_code()
-                graph.recompile()
+                graph = drop_identities(fold_constants(make_fx(fn, tracing_mode="real")(*args)))
+                tensors = [t for _, t in graph.named_buffers()] + [getattr(graph, n.target) for n in graph.graph.nodes if n.op == "get_attr"]
+                self.max_numel = max([t.numel() for t in tensors if isinstance(t, torch.Tensor)] + [a.numel() for a in args])
                 runner: Callable[..., tuple[torch.Tensor, ...]]
                 if jit_compile:
                     runner = torch.compile(graph, dynamic=False, fullgraph=True)
