@@ -6,6 +6,7 @@ the kernel's diagnostics and per-draw statistics.
 from __future__ import annotations
 
 import contextlib
+import io
 import queue
 import time
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ class ChainResult:
     draws: torch.Tensor  # (num_chains_in_batch, num_samples, D)
     diagnostics: list[dict[str, Any]]
     stats: list[dict[str, torch.Tensor]] = field(default_factory=list)  # per chain, each (num_samples,)
+    transforms: dict[str, Any] = field(default_factory=dict)  # the kernel's, constrained -> unconstrained
 
 
 def _stage(warmup: bool, chain: int | None) -> str:
@@ -130,6 +132,7 @@ def _run_flat_loop(
             report(i, warm, kernel.logging())
     result = ChainResult(layout, draws.transpose(0, 1).contiguous(), _split_diagnostics(kernel.diagnostics(), C))
     result.stats = _stack_stats(kernel._draw_stats, C)
+    result.transforms = dict(kernel.transforms or {})
     kernel.cleanup()
     return result
 
@@ -165,7 +168,7 @@ def run_generic(
             progress.set_postfix(kernel.logging(), refresh=False)
             progress.update()
     draws = torch.stack(rows)[None] if rows else torch.zeros(1, 0, layout.size)
-    result = ChainResult(layout, draws, [kernel.diagnostics()], [{}])
+    result = ChainResult(layout, draws, [kernel.diagnostics()], [{}], dict(getattr(kernel, "transforms", None) or {}))
     kernel.cleanup()
     return result
 
@@ -215,7 +218,14 @@ def _worker(
             logs.put((chain, i, warm, info))
 
         result = run_one(kernel, warmup_steps, num_samples, args, kwargs, hook, None, chain + 1, report)
-        results.put((chain, result))
+        # Bytes, not tensors: torch's queues share tensor storage by file descriptor, which
+        # fails once this process has exited.
+        # Transforms do not survive pickling (their inverses are weak references); the parent
+        # rebuilds them from the model.
+        result.transforms = {}
+        buffer = io.BytesIO()
+        torch.save(result, buffer)
+        results.put((chain, buffer.getvalue()))
     except BaseException as e:  # the parent re-raises it
         results.put((chain, e))
 
@@ -262,7 +272,7 @@ def run_processes(
                 continue
             if isinstance(value, BaseException):
                 raise value
-            collected[chain] = value
+            collected[chain] = torch.load(io.BytesIO(value), weights_only=False)
         _drain(logs, progress, done, warmup_steps)
     finally:
         for w in workers:

@@ -22,7 +22,7 @@ from ember.infer.mcmc._chains import MAX_SEED, ChainKernel
 from ember.infer.mcmc._runners import ChainResult, Hook, run_one, run_processes
 from ember.infer.mcmc.logger import ProgressBar
 from ember.infer.mcmc.mcmc_kernel import MCMCKernel
-from ember.infer.mcmc.util import diagnostics, diagnostics_from_stats, print_summary, select_samples
+from ember.infer.mcmc.util import diagnostics, diagnostics_from_stats, model_transforms, print_summary, select_samples
 from ember.ops.streaming import CountMeanVarianceStats, StatsOfDict, StreamingStats
 from ember.primitives import validation_enabled
 
@@ -177,7 +177,10 @@ class _Driver:
             if isinstance(self.kernel, ChainKernel):
                 self.kernel._flat_cache = None
         if self.transforms is None:
-            self.transforms = dict(getattr(self.kernel, "transforms", None) or {})
+            self.transforms = dict(getattr(self.kernel, "transforms", None) or results[0].transforms)
+            model = getattr(self.kernel, "model", None)
+            if not self.transforms and model is not None:
+                self.transforms = model_transforms(model, args, kwargs, getattr(self.kernel, "transforms", None))
         layout = results[0].layout
         draws = torch.cat([r.draws for r in results])  # (C, S, D)
         self._diagnostics = [d for r in results for d in r.diagnostics]

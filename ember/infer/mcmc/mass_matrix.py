@@ -149,7 +149,7 @@ class BlockMassMatrix:
     @property
     def dense_flat(self) -> bool:
         """Whether :meth:`flat_inverse` is dense (``(C, D, D)``) rather than diagonal."""
-        return not (self._single and self._blocks[0].diagonal)
+        return bool(self._blocks) and not (self._single and self._blocks[0].diagonal)
 
     def flat_inverse(self) -> torch.Tensor:
         """The whole inverse mass matrix of each chain: ``(C, D)`` if diagonal, else the dense

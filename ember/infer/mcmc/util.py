@@ -62,6 +62,18 @@ def _latent_sites(trace: Trace) -> dict[str, Any]:
     return latent
 
 
+def model_transforms(
+    model: Callable[..., Any], model_args: Sequence[Any], model_kwargs: Mapping[str, Any], transforms: Mapping[str, Transform] | None
+) -> dict[str, Transform]:
+    """Per latent site of ``model``, the given transform or ``biject_to(support).inv``."""
+    with poutine.block():
+        prototype = poutine.trace(model).get_trace(*model_args, **model_kwargs)
+    chosen = dict(transforms or {})
+    for name, site in _latent_sites(prototype).items():
+        chosen.setdefault(name, biject_to(site["fn"].support).inv)
+    return chosen
+
+
 def _check_initial_params(initial_params: Mapping[str, torch.Tensor], shapes: Mapping[str, torch.Size], batch: int) -> None:
     unknown = sorted(set(initial_params) - set(shapes))
     if unknown:
