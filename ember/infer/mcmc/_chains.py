@@ -134,6 +134,14 @@ class ChainKernel(MCMCKernel):
                 )
             per_chain = [p for p in (self._chain_initial_params(c) for c in range(self._num_chains)) if p is not None]
         shapes = {k: torch.Size(v.shape) for k, v in per_chain[0].items()}
+        if not shapes:
+            raise ValueError(
+                f"{type(self).__name__}: the model has no latent sample sites to sample (every sample site is observed)"
+            )
+        save = getattr(self, "save_params", None)
+        unknown = sorted(set(save or ()) - set(shapes))
+        if unknown:
+            raise ValueError(f"save_params names unknown sites {unknown}; the latent sites are {sorted(shapes)}")
         self._layout = layout = Layout(shapes)
         C = self._num_chains
         z0 = torch.stack([layout.pack(p) for p in per_chain]) if layout.size else torch.zeros(C, 0)

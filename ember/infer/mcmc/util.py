@@ -161,6 +161,8 @@ def initialize_model(
     """
     model_kwargs = {} if model_kwargs is None else dict(model_kwargs)
     with poutine.block():
+        # A plain run first: discrete sites must be reported before an init strategy sees them.
+        _latent_sites(poutine.trace(model).get_trace(*model_args, **model_kwargs))
         prototype = poutine.trace(InitMessenger(init_strategy)(model)).get_trace(*model_args, **model_kwargs)
     latent = _latent_sites(prototype)
     automatic = transforms is None
