@@ -156,7 +156,8 @@ class ChainKernel(MCMCKernel):
             self._flat = cache[key]
         else:
             self._flat = flat_potential(
-                self.potential_fn, layout, C, z0, compiled=self._use_compiled and self.model is not None, dense=dense
+                self.potential_fn, layout, C, z0, compiled=self._use_compiled and self.model is not None, dense=dense,
+                extension=self._step_extension(),
             )
             if cache is not None:
                 cache[key] = self._flat
@@ -307,6 +308,10 @@ class ChainKernel(MCMCKernel):
 
     def _transition(self) -> None:
         raise NotImplementedError
+
+    def _step_extension(self) -> Any:
+        """Per-step work to record into the potential's graph (none by default)."""
+        return None
 
     def sample(self, params: Params) -> Params:
         """One transition from ``params`` (unconstrained values by site); the new values."""

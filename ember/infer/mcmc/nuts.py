@@ -29,6 +29,48 @@ __all__ = ["NUTS"]
 Params = dict[str, torch.Tensor]
 
 
+class _LeafUpdate:
+    """NUTS's per-leaf bookkeeping, recorded into the leapfrog graph: the leaf's energy error,
+    uniform progressive sampling of the subtree's proposal, the subtree's momentum sum and log
+    weight, the acceptance statistic and the leaf count. Works per chain (inside ``vmap``,
+    scalars) and batched (``(C,)`` and ``(C, D)`` tensors)."""
+
+    def __init__(self, max_delta: float) -> None:
+        self.max_delta = max_delta
+
+    def update(self, *values: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        (z, r, pe, grad, kinetic, inverse, h0, sub_log_w, u, sub_z, sub_pe, sub_grad, sub_sum, running, sum_accept,
+         count, diverging) = values
+        velocity = inverse * r if inverse.dim() == r.dim() else (inverse @ r.unsqueeze(-1)).squeeze(-1)
+        delta = pe + kinetic - h0
+        delta = torch.where(torch.isnan(delta), torch.full_like(delta, math.inf), delta)
+        new_log_w = torch.logaddexp(sub_log_w, -delta)
+        take = (u < torch.exp(-delta - new_log_w)) & running
+        row = take.unsqueeze(-1)
+        return (
+            delta,
+            torch.where(row, z, sub_z),
+            torch.where(take, pe, sub_pe),
+            torch.where(row, grad, sub_grad),
+            torch.where(running, new_log_w, sub_log_w),
+            torch.where(running.unsqueeze(-1), sub_sum + r, sub_sum),
+            sum_accept + torch.where(running, torch.exp(-delta).clamp(max=1.0), torch.zeros_like(delta)),
+            count + running.to(count.dtype),
+            running & (delta <= self.max_delta),
+            diverging | (running & (delta > self.max_delta)),
+            velocity,
+        )
+
+    def example(self, z: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        C = z.shape[0]
+
+        def scalar() -> torch.Tensor:
+            return torch.zeros(C, dtype=z.dtype)
+
+        return (scalar(), scalar(), scalar(), torch.zeros_like(z), scalar(), torch.zeros_like(z), torch.zeros_like(z),
+                torch.zeros(C, dtype=torch.bool), scalar(), scalar(), torch.zeros(C, dtype=torch.bool))
+
+
 class NUTS(HMC):
     """No-U-Turn Sampler (Hoffman and Gelman; Betancourt's multinomial variant).
 
@@ -78,6 +120,9 @@ class NUTS(HMC):
         self.use_multinomial_sampling = use_multinomial_sampling
         self._max_tree_depth = max_tree_depth
 
+    def _step_extension(self) -> _LeafUpdate | None:
+        return _LeafUpdate(self._max_sliced_energy) if self.use_multinomial_sampling else None
+
     def _turning(self, r_left: torch.Tensor, r_right: torch.Tensor, r_sum: torch.Tensor) -> torch.Tensor:
         velocity = self._adapter.mass_matrix_adapter.velocity
         v_left, v_right = velocity(r_left), velocity(r_right)
@@ -105,6 +150,8 @@ class NUTS(HMC):
         num_leaves = torch.zeros(C, dtype=h0.dtype)
         depth = torch.zeros(C, dtype=torch.long)
         neg_inf = torch.tensor(-math.inf, dtype=h0.dtype)
+        fused = multinomial and self._flat is not None and self._flat.extension is not None
+        inverse = metric.flat_inverse()
         for j in range(self._max_tree_depth):
             n_leaves = 1 << j
             u = self._uniform(2 + n_leaves, None if single else active)
@@ -117,12 +164,31 @@ class NUTS(HMC):
                 z = torch.where(forward[:, None], ends[1][0], ends[0][0])
                 r = torch.where(forward[:, None], ends[1][1], ends[0][1])
                 grad = torch.where(forward[:, None], ends[1][2], ends[0][2])
-            sub_log_w = neg_inf.expand(C)
+            sub_log_w = neg_inf.expand(C).clone()
             sub_z, sub_pe, sub_grad = z_prop, pe_prop, grad_prop
             sub_sum = torch.zeros_like(r0)
             stack: list[tuple[torch.Tensor, torch.Tensor, int]] = []  # (left r, prefix sum before, size)
             running = active.clone()
             for n in range(n_leaves):
+                if fused:
+                    assert self._flat is not None
+                    prefix = sub_sum
+                    (z, r, _, grad, _, _, sub_z, sub_pe, sub_grad, sub_log_w, sub_sum, sum_accept, num_leaves,
+                     running, diverging, velocity) = self._flat.extended_step(
+                        z, r, grad, signed, inverse, h0, sub_log_w, u[:, 2 + n], sub_z, sub_pe, sub_grad, sub_sum,
+                        running, sum_accept, num_leaves, diverging,
+                    )
+                    # Binary-counter merges; the stack holds left-end velocities (M^{-1} r).
+                    stack.append((velocity, prefix, 1))
+                    while len(stack) > 1 and stack[-1][2] == stack[-2][2]:
+                        _, _, size = stack.pop()
+                        left_v, left_prefix, _ = stack.pop()
+                        rho = sub_sum - left_prefix
+                        running = running & ((left_v * rho).sum(-1) > 0) & ((velocity * rho).sum(-1) > 0)
+                        stack.append((left_v, left_prefix, 2 * size))
+                    if not bool(running.any()):
+                        break
+                    continue
                 z, r, pe, grad, kinetic = self._leapfrog(z, r, grad, signed)
                 delta = pe + kinetic - h0
                 delta = torch.where(torch.isnan(delta), math.inf, delta)

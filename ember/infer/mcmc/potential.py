@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import torch
 from torch.distributions.transforms import Transform
@@ -34,7 +34,7 @@ from ember import poutine
 from ember.infer.mcmc._graph import drop_identities, fold_constants
 from ember.ops.integrator import is_handled, potential_grad
 
-__all__ = ["FlatPotential", "Layout", "ModelPotential"]
+__all__ = ["FlatPotential", "Layout", "ModelPotential", "StepExtension"]
 
 Params = dict[str, torch.Tensor]
 
@@ -126,6 +126,8 @@ class FlatPotential:
     :param example: a flat point, shape ``(num_chains, size)``, to record the graph at.
     :param dense: whether the inverse mass matrices given to :meth:`leapfrog` are dense
         (``(C, D, D)``) or diagonal (``(C, D)``).
+    :param extension: more per-step work recorded into the same graph after the leapfrog
+        step (NUTS's per-leaf bookkeeping), run by :meth:`extended_step`.
 
     >>> layout = Layout({"x": torch.Size([2])})
     >>> flat = FlatPotential(lambda p: (p["x"] ** 2).sum() / 2, layout)
@@ -143,8 +145,10 @@ class FlatPotential:
         jit_compile: bool = False,
         example: torch.Tensor | None = None,
         dense: bool = False,
+        extension: StepExtension | None = None,
     ) -> None:
         self.potential_fn = potential_fn
+        self.extension = extension
         self.layout = layout
         self.num_chains = num_chains
         self.dense = dense
@@ -168,8 +172,11 @@ class FlatPotential:
         def velocity(inverse: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
             return inverse @ r if dense else inverse * r
 
+        extension = self.extension
+
         def step(
-            z: torch.Tensor, r: torch.Tensor, grad: torch.Tensor, size: torch.Tensor, inverse: torch.Tensor
+            z: torch.Tensor, r: torch.Tensor, grad: torch.Tensor, size: torch.Tensor, inverse: torch.Tensor,
+            *extra: torch.Tensor,
         ) -> tuple[torch.Tensor, ...]:
             half = 0.5 * size
             r = r - half * grad
@@ -177,7 +184,9 @@ class FlatPotential:
             grad, pe = grad_and_value(z)
             r = r - half * grad
             kinetic = 0.5 * (r * velocity(inverse, r)).sum()
-            return z, r, pe, grad, kinetic
+            if extension is None:
+                return z, r, pe, grad, kinetic
+            return (z, r, pe, grad, kinetic) + extension.update(z, r, pe, grad, kinetic, inverse, *extra)
 
         return step
 
@@ -187,7 +196,9 @@ class FlatPotential:
         # Distinct tensors: make_fx would record one input aliased to another as the same node.
         size = torch.zeros(C, 1, dtype=z.dtype)
         args = (z, torch.zeros_like(z), torch.zeros_like(z), size, inverse)
-        return args if self.num_chains > 1 else tuple(a[0] for a in args)
+        if self.extension is not None:
+            args = args + self.extension.example(z)
+        return args
 
     def _record(
         self, potential_fn: ModelPotential, example: torch.Tensor, jit_compile: bool
@@ -195,8 +206,9 @@ class FlatPotential:
         from torch.fx.experimental.proxy_tensor import make_fx
 
         fn = self._step_fn(potential_fn)
-        if self.num_chains > 1:
-            fn = torch.func.vmap(fn)
+        # Batched even for one chain: the graph then takes and returns the kernels' (C, ...)
+        # tensors as they are, with no per-call indexing in Python.
+        fn = torch.func.vmap(fn)
         args = self._example_args(example)
         try:
             with warnings.catch_warnings():
@@ -237,9 +249,6 @@ class FlatPotential:
     def _run(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
         assert self._graph is not None
         try:
-            if self.num_chains == 1:
-                z, r, pe, grad, kinetic = self._graph(*(a[0] for a in args))
-                return z[None], r[None], pe.reshape(1), grad[None], kinetic.reshape(1)
             return self._graph(*args)
         except RuntimeError as e:
             if not is_handled(e):
@@ -255,7 +264,7 @@ class FlatPotential:
         if self._graph is None:
             return self._traced(z)
         args = self._example_args(z)
-        out = self._run(*(a if self.num_chains > 1 else a[None] for a in args))
+        out = self._run(*args)
         if out is None:
             return z.new_full((z.shape[0],), math.inf), torch.full_like(z, math.nan)
         return out[2], out[3]
@@ -269,9 +278,10 @@ class FlatPotential:
         :returns: new positions, momenta, potentials, gradients and kinetic energies.
         """
         if self._graph is not None:
-            out = self._run(z, r, grad, step, inverse)
+            extra = () if self.extension is None else self.extension.example(z)
+            out = self._run(z, r, grad, step, inverse, *extra)
             if out is not None:
-                z1, r1, pe, grad1, kinetic = out
+                z1, r1, pe, grad1, kinetic = out[:5]
                 return z1, r1, pe, grad1, kinetic
             nan = torch.full_like(z, math.nan)
             return z, r, z.new_full((z.shape[0],), math.inf), nan, z.new_zeros(z.shape[0])
@@ -281,6 +291,34 @@ class FlatPotential:
         pe, grad = self._traced(z)
         r = r - half * grad
         return z, r, pe, grad, 0.5 * (r * _velocity(inverse, r)).sum(-1)
+
+
+    def extended_step(
+        self, z: torch.Tensor, r: torch.Tensor, grad: torch.Tensor, step: torch.Tensor, inverse: torch.Tensor,
+        *extra: torch.Tensor,
+    ) -> tuple[torch.Tensor, ...]:
+        """A leapfrog step followed by the extension's update, in one graph call when compiled:
+        ``(z, r, pe, grad, kinetic, *extension outputs)``."""
+        assert self.extension is not None
+        if self._graph is not None:
+            out = self._run(z, r, grad, step, inverse, *extra)
+            if out is not None:
+                return out
+        z1, r1, pe, grad1, kinetic = self.leapfrog(z, r, grad, step, inverse)
+        return (z1, r1, pe, grad1, kinetic) + self.extension.update(z1, r1, pe, grad1, kinetic, inverse, *extra)
+
+
+class StepExtension(Protocol):
+    """Work appended to the recorded leapfrog step (pure tensor code, batched or per chain)."""
+
+    def update(self, *values: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """From the step's ``(z, r, pe, grad, kinetic)``, the inverse mass matrix and the extra
+        inputs, the extra outputs."""
+        ...
+
+    def example(self, z: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Neutral extra inputs for the flat states ``z`` (``(C, D)``), batched."""
+        ...
 
 
 def _velocity(inverse: torch.Tensor, r: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,7 @@ from torch.distributions.transforms import Transform
 
 from ember import poutine
 from ember.infer.autoguide.initialization import InitMessenger, init_to_uniform
-from ember.infer.mcmc.potential import FlatPotential, Layout, ModelPotential
+from ember.infer.mcmc.potential import FlatPotential, Layout, ModelPotential, StepExtension
 from ember.ops import stats
 from ember.ops.integrator import potential_grad
 from ember.poutine.trace_struct import Trace
@@ -194,12 +194,14 @@ def flat_potential(
     example: torch.Tensor,
     compiled: bool = True,
     dense: bool = False,
+    extension: StepExtension | None = None,
 ) -> FlatPotential:
     """The flat evaluator the kernels use: compiled when ``potential_fn`` comes from a model."""
     jit_compile = bool(getattr(potential_fn, "jit_compile", False))
     with poutine.block():
         return FlatPotential(
-            potential_fn, layout, num_chains, compile_graph=compiled, jit_compile=jit_compile, example=example, dense=dense
+            potential_fn, layout, num_chains, compile_graph=compiled, jit_compile=jit_compile, example=example,
+            dense=dense, extension=extension,
         )
 
 
