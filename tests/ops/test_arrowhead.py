@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pyro.ops.arrowhead
 import torch
-from pyro.ops import arrowhead as pyro_arrowhead
 
 from ember.ops.arrowhead import SymmArrowhead, TriuArrowhead, sqrt, triu_gram, triu_inverse, triu_matvecmul
+
+pyro_arrowhead: Any = pyro.ops.arrowhead  # pyro is untyped
 
 
 def _dense_symmetric(x: SymmArrowhead) -> torch.Tensor:

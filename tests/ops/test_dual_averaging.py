@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pyro.ops.dual_averaging as pyro_dual_averaging
 import torch
-from pyro.ops.dual_averaging import DualAveraging as PyroDualAveraging
 
 from ember.ops.dual_averaging import DualAveraging
+
+PyroDualAveraging: Any = pyro_dual_averaging.DualAveraging  # pyro is untyped
 
 
 def test_iterates_equal_pyro_and_batch_entries_are_independent() -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pyro.ops.welford as pyro_welford
 import torch
-from pyro.ops.welford import WelfordArrowheadCovariance as PyroArrowhead
-from pyro.ops.welford import WelfordCovariance as PyroWelford
 
 from ember.ops.welford import WelfordArrowheadCovariance, WelfordCovariance
+
+PyroWelford: Any = pyro_welford.WelfordCovariance  # pyro is untyped
+PyroArrowhead: Any = pyro_welford.WelfordArrowheadCovariance
 
 
 def test_dense_and_diagonal_equal_torch_cov_and_pyro() -> None:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from ember import poutine
 from ember.infer.predictive import Predictive
-
-if TYPE_CHECKING:  # pragma: no cover - only the annotation; importing api here would be a cycle
-    from ember.infer.mcmc.api import MCMC
 
 _STAT_NAMES = {
     "diverging": "diverging",
@@ -32,7 +29,7 @@ def _import_arviz() -> Any:
     return arviz
 
 
-def _log_likelihood(mcmc: MCMC, samples: dict[str, torch.Tensor]) -> dict[str, Any]:
+def _log_likelihood(mcmc: Any, samples: dict[str, torch.Tensor]) -> dict[str, Any]:
     model = getattr(mcmc.kernel, "model", None)
     if model is None or not samples:
         return {}
@@ -43,7 +40,8 @@ def _log_likelihood(mcmc: MCMC, samples: dict[str, torch.Tensor]) -> dict[str, A
     out = {}
     for name, site in tr.nodes.items():
         if site["type"] == "sample" and site["is_observed"] and not site["infer"].get("_deterministic", False):
-            log_p = site["fn"].log_prob(site["value"]).detach()
+            fn: Any = site["fn"]
+            log_p = fn.log_prob(site["value"]).detach()
             if log_p.dim() and log_p.shape[0] == C * S:
                 log_p = log_p.reshape((C, S) + log_p.shape[1:])
             else:
@@ -52,8 +50,8 @@ def _log_likelihood(mcmc: MCMC, samples: dict[str, torch.Tensor]) -> dict[str, A
     return out
 
 
-def to_inference_data(mcmc: MCMC) -> Any:
-    """The run as ``arviz.InferenceData``: ``posterior``, ``sample_stats``, ``log_likelihood``
+def to_inference_data(mcmc: Any) -> Any:
+    """The run of ``mcmc`` (an :class:`~ember.infer.mcmc.api.MCMC`) as ``arviz.InferenceData``: ``posterior``, ``sample_stats``, ``log_likelihood``
     (observed sites, per draw) and ``observed_data``."""
     az = _import_arviz()
     samples = mcmc.get_samples(group_by_chain=True)

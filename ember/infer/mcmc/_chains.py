@@ -36,6 +36,14 @@ class ChainKernel(MCMCKernel):
     potential_fn: Callable[[Params], torch.Tensor] | None
     transforms: dict[str, Any] | None
     _adapter: WarmupAdapter
+    _max_plate_nesting: int | None
+    _jit_compile: bool
+    _init_strategy: Callable[[Any], torch.Tensor]
+    _min_stepsize: float = 1e-10
+    _max_stepsize: float = 1e10
+    _max_sliced_energy: float
+    _initial_params: Params | None
+    _given_params: Params | None
 
     @property
     def initial_params(self) -> Params | None:
@@ -49,7 +57,7 @@ class ChainKernel(MCMCKernel):
         self._initial_params = self._given_params
 
     def _init_chain_state(self) -> None:
-        self._given_params: Params | None = self._initial_params
+        self._given_params = self._initial_params
         self._num_chains = 1
         self._seeds: list[int] | None = None
         self._use_compiled = True

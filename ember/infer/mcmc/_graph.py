@@ -94,11 +94,12 @@ def _is_identity(node: torch.fx.Node) -> bool:
     if target is _aten.alias.default:
         return True
     if target is _aten.permute.default:
-        return list(args[1]) == list(range(len(args[1])))  # type: ignore[arg-type]  # fx args are loosely typed
+        perm: Any = args[1]
+        return bool(list(perm) == list(range(len(perm))))
     if target in _RESHAPES:
         return True  # kept only if the shapes match, checked by the caller
     if target is _aten.pow.Tensor_Scalar:
-        return args[1] == 1 or args[1] == 1.0
+        return isinstance(args[1], (int, float)) and args[1] == 1
     if target in (_aten.mul.Tensor, _aten.mul.Scalar, _aten.div.Tensor, _aten.div.Scalar):
         return isinstance(args[1], (int, float)) and args[1] == 1
     if target in (_aten.add.Tensor, _aten.sub.Tensor, _aten.add.Scalar, _aten.sub.Scalar):

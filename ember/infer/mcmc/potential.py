@@ -101,7 +101,7 @@ class ModelPotential:
         constrained: Params = {}
         log_jacobian: torch.Tensor | float = 0.0
         for name, value in params.items():
-            transform = self.transforms[name]
+            transform: Any = self.transforms[name]  # torch leaves Transform's methods unannotated
             x = transform.inv(value)
             constrained[name] = x
             log_jacobian = log_jacobian + transform.log_abs_det_jacobian(x, value).sum()
@@ -195,7 +195,7 @@ class FlatPotential:
         inverse = torch.eye(D, dtype=z.dtype).expand(C, D, D) if self.dense else torch.ones(C, D, dtype=z.dtype)
         # Distinct tensors: make_fx would record one input aliased to another as the same node.
         size = torch.zeros(C, 1, dtype=z.dtype)
-        args = (z, torch.zeros_like(z), torch.zeros_like(z), size, inverse)
+        args: tuple[torch.Tensor, ...] = (z, torch.zeros_like(z), torch.zeros_like(z), size, inverse)
         if self.extension is not None:
             args = args + self.extension.example(z)
         return args
@@ -220,7 +220,7 @@ class FlatPotential:
                 if jit_compile:
                     runner = torch.compile(graph, dynamic=False, fullgraph=True)
                 else:
-                    runner = torch.jit.trace(graph, args, check_trace=False)
+                    runner = torch.jit.trace(graph, args, check_trace=False)  # type: ignore[no-untyped-call]  # torch.jit.trace is unannotated
                 outputs = runner(*args)
         except Exception as e:  # any failure to record means dynamic structure: use the traced path
             self.failure = f"{type(e).__name__}: {e}"

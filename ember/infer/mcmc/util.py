@@ -47,7 +47,7 @@ _MAX_TRIES = 100
 def _latent_sites(trace: Trace) -> dict[str, Any]:
     latent = {}
     for name, site in trace.iter_stochastic_nodes():
-        fn = site["fn"]
+        fn: Any = site["fn"]
         if site_is_subsample(site):
             if fn.subsample_size is not None and fn.subsample_size < fn.size:
                 raise NotImplementedError("HMC/NUTS does not support model with subsample sites.")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pyro.infer.mcmc.adaptation
 import pytest
 import torch
-from pyro.infer.mcmc.adaptation import WarmupAdapter as PyroWarmupAdapter
 
 import ember
 import ember.distributions as dist
 from ember.infer.mcmc import MCMC, NUTS, ArrowheadMassMatrix, BlockMassMatrix, WarmupAdapter
+
+PyroWarmupAdapter: Any = pyro.infer.mcmc.adaptation.WarmupAdapter  # pyro is untyped
 
 
 @pytest.mark.parametrize("warmup", [5, 19, 20, 60, 149, 150, 1000])

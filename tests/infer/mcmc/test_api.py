@@ -72,8 +72,9 @@ def test_get_samples_shapes_and_resampling() -> None:
 
 
 def test_summary_prints_pyros_table_and_divergences() -> None:
-    import pyro.infer.mcmc.util as pyro_util
+    import pyro.infer.mcmc.util
 
+    pyro_util: Any = pyro.infer.mcmc.util  # pyro is untyped
     mcmc = run("vectorized")
     samples = mcmc.get_samples(group_by_chain=True)
     mine, theirs = io.StringIO(), io.StringIO()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 import ember
@@ -71,8 +73,11 @@ def test_vectorized_graph_equals_each_row_alone() -> None:
 
 def test_potential_matches_pyro_at_the_same_point() -> None:
     import pyro
-    import pyro.distributions as pdist
-    from pyro.infer.mcmc.util import initialize_model as pyro_initialize_model
+    import pyro.distributions
+    import pyro.infer.mcmc.util
+
+    pdist: Any = pyro.distributions  # pyro is untyped
+    pyro_initialize_model: Any = pyro.infer.mcmc.util.initialize_model
 
     def pyro_model(y: torch.Tensor) -> None:
         loc = pyro.sample("loc", pdist.Normal(0.0, 2.0))
@@ -106,7 +111,7 @@ def test_compiled_and_traced_kernels_give_the_same_chain() -> None:
         ember.set_rng_seed(5)
         kernel = NUTS(hierarchical)
         kernel._use_compiled = compiled
-        mcmc = MCMC(kernel, num_samples=10, warmup_steps=10, disable_progbar=True)
+        mcmc = MCMC(kernel, num_samples=6, warmup_steps=4, disable_progbar=True)
         mcmc.run(Y)
         samples.append(mcmc.get_samples())
     for name in samples[0]:
