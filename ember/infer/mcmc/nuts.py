@@ -155,6 +155,7 @@ class NUTS(HMC):
         for j in range(self._max_tree_depth):
             n_leaves = 1 << j
             u = self._uniform(2 + n_leaves, None if single else active)
+            leaf_u = u[:, 2:].T.contiguous()  # one contiguous (C,) row per leaf
             forward = u[:, 0] < 0.5
             signed = torch.where(forward, 1.0, -1.0).to(h0.dtype)[:, None] * step
             if single:
@@ -175,7 +176,7 @@ class NUTS(HMC):
                     prefix = sub_sum
                     (z, r, _, grad, _, _, sub_z, sub_pe, sub_grad, sub_log_w, sub_sum, sum_accept, num_leaves,
                      running, diverging, velocity) = self._flat.extended_step(
-                        z, r, grad, signed, inverse, h0, sub_log_w, u[:, 2 + n], sub_z, sub_pe, sub_grad, sub_sum,
+                        z, r, grad, signed, inverse, h0, sub_log_w, leaf_u[n], sub_z, sub_pe, sub_grad, sub_sum,
                         running, sum_accept, num_leaves, diverging,
                     )
                     # Binary-counter merges; the stack holds left-end velocities (M^{-1} r).

@@ -155,6 +155,7 @@ class FlatPotential:
         self.compiled = False
         self.failure: str | None = None
         self.max_numel = 0
+        self._contiguous = jit_compile
         self._graph: Callable[..., tuple[torch.Tensor, ...]] | None = None
         if compile_graph and isinstance(potential_fn, ModelPotential) and example is not None and layout.size:
             self._graph = self._record(potential_fn, example.detach(), jit_compile)
@@ -221,7 +222,8 @@ class FlatPotential:
                     runner = torch.compile(graph, dynamic=False, fullgraph=True)
                 else:
                     runner = torch.jit.trace(graph, args, check_trace=False)  # type: ignore[no-untyped-call]  # torch.jit.trace is unannotated
-                outputs = runner(*args)
+                with torch.no_grad():
+                    outputs = runner(*args)
         except Exception as e:  # any failure to record means dynamic structure: use the traced path
             self.failure = f"{type(e).__name__}: {e}"
             return None
@@ -248,8 +250,13 @@ class FlatPotential:
 
     def _run(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
         assert self._graph is not None
+        if self._contiguous:
+            # torch.compile guards on strides (even of size-1 dims) and on aliasing between
+            # inputs: fresh dense copies give it one layout, so it compiles once.
+            args = tuple(a.clone(memory_format=torch.contiguous_format) for a in args)
         try:
-            return self._graph(*args)
+            with torch.no_grad():
+                return self._graph(*args)
         except RuntimeError as e:
             if not is_handled(e):
                 raise

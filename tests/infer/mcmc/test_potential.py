@@ -125,3 +125,22 @@ def test_validation_on_uses_the_traced_path() -> None:
                 hook_fn=lambda k, p, s, i: seen.append(bool(getattr(k, "_flat").compiled)))
     mcmc.run(Y)
     assert seen and not any(seen)
+
+
+def test_jit_compile_runs_the_graph_through_torch_compile_with_the_same_numbers() -> None:
+    def small(y: torch.Tensor) -> None:
+        loc = ember.sample("loc", dist.Normal(0.0, 2.0))
+        with ember.plate("data", len(y)):
+            ember.sample("y", dist.Normal(loc, 1.0), obs=y)
+
+    with ember.validation_enabled(False):
+        params, potential_fn, _, _ = initialize_model(small, (Y,))
+        z = potential_fn.layout.pack(params)[None]
+        compiled = FlatPotential(potential_fn, potential_fn.layout, 1, compile_graph=True, jit_compile=True, example=z)
+        traced = FlatPotential(potential_fn, potential_fn.layout, 1)
+    assert compiled.compiled, compiled.failure
+    r, step, inverse = torch.ones_like(z), torch.full((1, 1), 0.2), torch.ones_like(z)
+    for point in (z, z + 1.0):
+        grad = traced.value_and_grad(point)[1]
+        for got, want in zip(compiled.leapfrog(point, r, grad, step, inverse), traced.leapfrog(point, r, grad, step, inverse)):
+            assert torch.allclose(got, want, atol=1e-5)
