@@ -12,7 +12,7 @@ import torch
 
 from ember.distributions.score_parts import ScoreParts
 from ember.distributions.util import scale_and_mask
-from ember.poutine._packed import pack
+from ember.ops.packed import pack
 from ember.poutine._shapes import format_shapes
 from ember.poutine.message import Message
 from ember.poutine.runtime import is_validation_enabled
