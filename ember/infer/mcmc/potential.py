@@ -32,7 +32,10 @@ from torch.distributions.transforms import Transform
 
 from ember import poutine
 from ember.infer.mcmc._graph import drop_identities, fold_constants
+from ember.ops.contract import contract_to_tensor
 from ember.ops.integrator import is_handled, potential_grad
+from ember.poutine.trace_struct import Trace
+from ember.poutine.util import site_is_subsample
 
 __all__ = ["FlatPotential", "Layout", "ModelPotential", "StepExtension"]
 
@@ -89,8 +92,10 @@ class ModelPotential:
         model_args: Sequence[Any],
         model_kwargs: Mapping[str, Any],
         transforms: Mapping[str, Transform],
+        enumerated: bool = False,
     ) -> None:
         self.model = model
+        self.enumerated = enumerated
         self.model_args = tuple(model_args)
         self.model_kwargs = dict(model_kwargs)
         self.transforms = dict(transforms)
@@ -108,10 +113,24 @@ class ModelPotential:
         trace = poutine.trace(poutine.condition(self.model, data=constrained)).get_trace(
             *self.model_args, **self.model_kwargs
         )
-        log_joint = trace.log_prob_sum()
+        log_joint = _enumerated_log_joint(trace) if self.enumerated else trace.log_prob_sum()
         potential = log_jacobian - log_joint
         assert isinstance(potential, torch.Tensor)
         return potential
+
+
+def _enumerated_log_joint(trace: Trace) -> torch.Tensor:
+    """The log joint with every enumerated dim summed out (plates kept as products)."""
+    trace.compute_log_prob()
+    trace.pack_tensors()
+    tree: dict[frozenset[str], list[torch.Tensor]] = {}
+    for site in trace.nodes.values():
+        if site["type"] != "sample" or site_is_subsample(site):
+            continue
+        ordinal = frozenset(trace.plate_to_symbol[f.name] for f in site["cond_indep_stack"] if f.vectorized)
+        tree.setdefault(ordinal, []).append(site["packed"]["log_prob"])
+    enum_dims = set(trace.symbol_to_dim) - set(trace.plate_to_symbol.values())
+    return contract_to_tensor(tree, enum_dims, cache={})
 
 
 class FlatPotential:

@@ -25,6 +25,7 @@ from ember.infer.autoguide.initialization import InitMessenger, init_to_uniform
 from ember.infer.mcmc.potential import FlatPotential, Layout, ModelPotential, StepExtension
 from ember.ops import stats
 from ember.ops.integrator import potential_grad
+from ember.poutine.enumerate_config import config_enumerate
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import site_is_subsample
 
@@ -44,7 +45,8 @@ InitFn = Callable[[Any], torch.Tensor]
 _MAX_TRIES = 100
 
 
-def _latent_sites(trace: Trace) -> dict[str, Any]:
+def _latent_sites(trace: Trace, discrete: list[str] | None = None) -> dict[str, Any]:
+    """The continuous latent sites; discrete ones (to be enumerated) go to ``discrete``."""
     latent = {}
     for name, site in trace.iter_stochastic_nodes():
         fn: Any = site["fn"]
@@ -53,13 +55,23 @@ def _latent_sites(trace: Trace) -> dict[str, Any]:
                 raise NotImplementedError("HMC/NUTS does not support model with subsample sites.")
             continue
         if getattr(fn, "has_enumerate_support", False):
-            raise NotImplementedError(
-                f"HMC/NUTS: latent site {name!r} is discrete ({type(fn).__name__}); marginalising "
-                "enumerated discrete sites needs TraceEnum_ELBO's contraction ops, which Ember's MCMC "
-                "does not use yet. Marginalise the site by hand or condition on it."
-            )
+            if discrete is None:
+                raise NotImplementedError(f"HMC/NUTS: discrete latent site {name!r} ({type(fn).__name__}) cannot be sampled")
+            discrete.append(name)
+            continue
         latent[name] = site
     return latent
+
+
+def _guess_max_plate_nesting(trace: Trace) -> int:
+    dims = [
+        frame.dim
+        for site in trace.nodes.values()
+        if site["type"] == "sample"
+        for frame in site["cond_indep_stack"]
+        if frame.vectorized and frame.dim is not None
+    ]
+    return -min(dims) if dims else 0
 
 
 def model_transforms(
@@ -135,12 +147,13 @@ def initialize_model(
 ) -> tuple[Params, ModelPotential, dict[str, Transform], Trace]:
     """Prepare ``model`` for HMC/NUTS.
 
-    :param model: the model (latent sites continuous; discrete sites are not marginalised yet).
+    :param model: the model; its discrete latent sites are enumerated in parallel and summed
+        out of the potential, as in Pyro (``max_plate_nesting`` guessed if not given).
     :param model_args: the model's positional arguments.
     :param model_kwargs: its keyword arguments.
     :param transforms: per site, the transform from its support to unconstrained space
         (default: ``biject_to(support).inv`` for every latent site).
-    :param max_plate_nesting: accepted for Pyro compatibility (used for enumeration).
+    :param max_plate_nesting: the number of plate dims, left of which enumeration dims go.
     :param jit_compile: kept on the potential; the kernels compile its graph with ``torch.compile``.
     :param jit_options: accepted for Pyro compatibility.
     :param skip_jit_warnings: accepted for Pyro compatibility.
@@ -150,7 +163,7 @@ def initialize_model(
     :returns: ``(initial_params, potential_fn, transforms, prototype_trace)``.
     :raises ValueError: if no valid initial point is found in 100 tries per chain, or
         ``initial_params`` names unknown sites or has wrong shapes or non-finite values.
-    :raises NotImplementedError: for subsampled plates or discrete latent sites.
+    :raises NotImplementedError: for subsampled plates.
 
     >>> import ember, ember.distributions as dist
     >>> def model():
@@ -160,17 +173,23 @@ def initialize_model(
     (['s'], tensor(0.7258))
     """
     model_kwargs = {} if model_kwargs is None else dict(model_kwargs)
+    discrete: list[str] = []
     with poutine.block():
-        # A plain run first: discrete sites must be reported before an init strategy sees them.
-        _latent_sites(poutine.trace(model).get_trace(*model_args, **model_kwargs))
+        # A plain run first: discrete sites are enumerated (as in Pyro), not initialised.
+        plain = poutine.trace(model).get_trace(*model_args, **model_kwargs)
+        _latent_sites(plain, discrete)
+        if discrete:
+            if max_plate_nesting is None:
+                max_plate_nesting = _guess_max_plate_nesting(plain)
+            model = poutine.enum(config_enumerate(model), first_available_dim=-1 - max_plate_nesting)
         prototype = poutine.trace(InitMessenger(init_strategy)(model)).get_trace(*model_args, **model_kwargs)
-    latent = _latent_sites(prototype)
+    latent = _latent_sites(prototype, [])
     automatic = transforms is None
     chosen: dict[str, Transform] = {} if transforms is None else dict(transforms)
     for name, site in latent.items():
         if automatic or name not in chosen:
             chosen[name] = biject_to(site["fn"].support).inv
-    potential_fn = ModelPotential(model, model_args, model_kwargs, chosen)
+    potential_fn = ModelPotential(model, model_args, model_kwargs, chosen, enumerated=bool(discrete))
     potential_fn.jit_compile = jit_compile
     shapes = {name: torch.Size(chosen[name](site["value"].detach()).shape) for name, site in latent.items()}
     potential_fn.layout = Layout(shapes)

@@ -39,12 +39,13 @@ def test_model_without_latent_sites() -> None:
     _raises(ValueError, "no latent sample sites", lambda: MCMC(NUTS(model), 5, 5, disable_progbar=True).run())
 
 
-def test_discrete_latent_site_names_the_site() -> None:
+def test_subsampled_plate_is_not_supported() -> None:
     def model() -> None:
-        ember.sample("coin", dist.Bernoulli(0.5))
-        ember.sample("x", dist.Normal(0.0, 1.0))
+        x = ember.sample("x", dist.Normal(0.0, 1.0))
+        with ember.plate("data", 10, subsample_size=3):
+            ember.sample("y", dist.Normal(x, 1.0), obs=torch.zeros(3))
 
-    _raises(NotImplementedError, "'coin'", lambda: MCMC(NUTS(model), 5, 5, disable_progbar=True).run())
+    _raises(NotImplementedError, "subsample sites", lambda: MCMC(NUTS(model), 5, 5, disable_progbar=True).run())
 
 
 def test_initial_params_unknown_site_wrong_shape_or_not_finite() -> None:

@@ -144,3 +144,48 @@ def test_jit_compile_runs_the_graph_through_torch_compile_with_the_same_numbers(
         grad = traced.value_and_grad(point)[1]
         for got, want in zip(compiled.leapfrog(point, r, grad, step, inverse), traced.leapfrog(point, r, grad, step, inverse)):
             assert torch.allclose(got, want, atol=1e-5)
+
+
+DATA = torch.tensor([-2.1, -1.8, 2.2, 1.9, 2.5, -2.4])
+
+
+def mixture(data: torch.Tensor) -> None:
+    locs = ember.sample("locs", dist.Normal(torch.tensor([-1.0, 1.0]), 2.0).to_event(1))
+    with ember.plate("data", len(data)):
+        z = ember.sample("z", dist.Categorical(torch.tensor([0.4, 0.6])))
+        ember.sample("x", dist.Normal(locs[z], 1.0), obs=data)
+
+
+def test_discrete_sites_are_enumerated_and_summed_out_of_the_potential() -> None:
+    import pyro
+    import pyro.distributions
+    import pyro.infer.mcmc.util
+
+    pdist: Any = pyro.distributions  # pyro is untyped
+    pyro_initialize_model: Any = pyro.infer.mcmc.util.initialize_model
+
+    def pyro_mixture(data: torch.Tensor) -> None:
+        locs = pyro.sample("locs", pdist.Normal(torch.tensor([-1.0, 1.0]), 2.0).to_event(1))
+        with pyro.plate("data", len(data)):
+            z = pyro.sample("z", pdist.Categorical(torch.tensor([0.4, 0.6])))
+            pyro.sample("x", pdist.Normal(locs[z], 1.0), obs=data)
+
+    with ember.validation_enabled(False):
+        params, potential_fn, _, _ = initialize_model(mixture, (DATA,))
+    assert sorted(params) == ["locs"]
+    locs = torch.tensor([-2.0, 2.0])
+    weights = torch.log(torch.tensor([0.4, 0.6])) + dist.Normal(locs, 1.0).log_prob(DATA[:, None])
+    expected = -(dist.Normal(torch.tensor([-1.0, 1.0]), 2.0).log_prob(locs).sum() + torch.logsumexp(weights, -1).sum())
+    assert torch.allclose(potential_fn({"locs": locs}), expected)
+    flat, z = _flat(lambda y: mixture(DATA), 1, True)
+    assert flat.compiled, flat.failure
+    assert torch.allclose(flat.value_and_grad(locs[None])[0], expected.reshape(1))
+    _, pyro_potential, _, _ = pyro_initialize_model(pyro_mixture, (DATA,))
+    assert torch.allclose(pyro_potential({"locs": locs}), expected)
+
+
+def test_nuts_samples_a_model_with_an_enumerated_site() -> None:
+    mcmc = MCMC(NUTS(mixture), num_samples=30, warmup_steps=30, disable_progbar=True)
+    mcmc.run(DATA)
+    samples = mcmc.get_samples()
+    assert list(samples) == ["locs"] and samples["locs"].shape == (30, 2)
