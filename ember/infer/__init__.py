@@ -11,6 +11,7 @@ from ember.infer.discrete import TraceEnumSample_ELBO, infer_discrete
 from ember.infer.elbo import ELBO
 from ember.infer.energy_distance import EnergyDistance
 from ember.infer.importance import Importance
+from ember.infer.mcmc import HMC, MCMC, NUTS, RandomWalkKernel, StreamingMCMC
 from ember.infer.predictive import MHResampler, Predictive, WeighedPredictive
 from ember.infer.renyi_elbo import RenyiELBO
 from ember.infer.rws import ReweightedWakeSleep
@@ -32,20 +33,25 @@ __all__ = [
     "ELBO",
     "EmpiricalMarginal",
     "EnergyDistance",
+    "HMC",
     "IMQSteinKernel",
     "Importance",
     "JitTraceEnum_ELBO",
     "JitTraceGraph_ELBO",
     "JitTraceMeanField_ELBO",
     "JitTrace_ELBO",
+    "MCMC",
     "MHResampler",
+    "NUTS",
     "Predictive",
     "RBFSteinKernel",
+    "RandomWalkKernel",
     "RenyiELBO",
     "ReweightedWakeSleep",
     "SMCFilter",
     "SVGD",
     "SVI",
+    "StreamingMCMC",
     "TraceEnumSample_ELBO",
     "TraceEnum_ELBO",
     "TraceGraph_ELBO",
