@@ -42,6 +42,12 @@ from ember.distributions.sine_bivariate_von_mises import SineBivariateVonMises a
 from ember.distributions.sine_skewed import SineSkewed as SineSkewed
 from ember.distributions.spanning_tree import SpanningTree as SpanningTree
 from ember.distributions.von_mises_3d import VonMises3D as VonMises3D
+from ember.distributions.conditional import (
+    ConditionalDistribution as ConditionalDistribution,
+    ConditionalTransform as ConditionalTransform,
+    ConditionalTransformedDistribution as ConditionalTransformedDistribution,
+    ConditionalTransformModule as ConditionalTransformModule,
+)
 from ember.distributions.delta import Delta as Delta
 from ember.distributions.affine_beta import AffineBeta as AffineBeta
 from ember.distributions.asymmetric_laplace import AsymmetricLaplace as AsymmetricLaplace
@@ -138,6 +144,10 @@ from ember.distributions.torch_distribution import (
     TorchDistribution as TorchDistribution,
     TorchDistributionMixin as TorchDistributionMixin,
 )
+from ember.distributions.torch_transform import (
+    ComposeTransformModule as ComposeTransformModule,
+    TransformModule as TransformModule,
+)
 from ember.distributions.unit import Unit as Unit
 from ember.distributions.util import (
     broadcast_shape as broadcast_shape,
@@ -164,6 +174,11 @@ __all__ = [
     "CoalescentRateLikelihood",
     "CoalescentTimes",
     "CoalescentTimesWithRate",
+    "ComposeTransformModule",
+    "ConditionalDistribution",
+    "ConditionalTransform",
+    "ConditionalTransformModule",
+    "ConditionalTransformedDistribution",
     "ContinuousBernoulli",
     "Delta",
     "Dirichlet",
@@ -243,6 +258,7 @@ __all__ = [
     "StudentT",
     "TorchDistribution",
     "TorchDistributionMixin",
+    "TransformModule",
     "TransformedDistribution",
     "TruncatedPolyaGamma",
     "Uniform",

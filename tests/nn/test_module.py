@@ -441,3 +441,12 @@ def test_converted_sequential_matches_pyro() -> None:
 
     ours, theirs = run_both(program)
     assert_traces_match(ours, theirs)
+
+
+def test_ember_nn_exports_every_public_name_of_pyro_nn() -> None:
+    import importlib
+
+    import ember.nn
+
+    pyro_nn = importlib.import_module("pyro.nn")
+    assert sorted(set(pyro_nn.__all__) - set(ember.nn.__all__)) == []

@@ -24,6 +24,7 @@ from ember.infer.autoguide.effect import (
     AutoNormalMessenger,
     AutoRegressiveMessenger,
 )
+from ember.infer.autoguide.gaussian import AutoGaussian
 from ember.infer.autoguide.guide import AutoCallable, AutoGuide, AutoGuideList
 from ember.infer.autoguide.initialization import (
     init_to_feasible,
@@ -35,6 +36,8 @@ from ember.infer.autoguide.initialization import (
     init_to_value,
 )
 from ember.infer.autoguide.normal import AutoDelta, AutoNormal
+from ember.infer.autoguide.normalizing_flow import AutoIAFNormal, AutoNormalizingFlow
+from ember.infer.autoguide.structured import AutoStructured
 from ember.infer.autoguide.utils import mean_field_entropy
 
 __all__ = [
@@ -43,16 +46,20 @@ __all__ = [
     "AutoDelta",
     "AutoDiagonalNormal",
     "AutoDiscreteParallel",
+    "AutoGaussian",
     "AutoGuide",
     "AutoGuideList",
     "AutoHierarchicalNormalMessenger",
+    "AutoIAFNormal",
     "AutoLaplaceApproximation",
     "AutoLowRankMultivariateNormal",
     "AutoMessenger",
     "AutoMultivariateNormal",
     "AutoNormal",
+    "AutoNormalizingFlow",
     "AutoNormalMessenger",
     "AutoRegressiveMessenger",
+    "AutoStructured",
     "init_to_feasible",
     "init_to_generated",
     "init_to_mean",

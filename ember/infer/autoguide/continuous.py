@@ -19,13 +19,12 @@ from ember.distributions import (
     Normal,
     constraints,
 )
-from ember.distributions.transforms import AffineTransform
+from ember.distributions.transforms import AffineTransform, LowerCholeskyAffine
 from ember.infer.autoguide._packing import AutoContinuous as AutoContinuous
 from ember.infer.autoguide.initialization import InitFn, init_to_median
 from ember.infer.autoguide.utils import (
     _check_init_scale,
     _hessian,
-    _LowerCholeskyAffine,
     eye_like,
 )
 from ember.nn.module import PyroParam
@@ -100,7 +99,7 @@ class AutoMultivariateNormal(_AutoAffineNormal):
 
     def get_transform(self, *args: Any, **kwargs: Any) -> Any:
         scale_tril = self._covariance_factor()
-        return _LowerCholeskyAffine(self.loc, scale_tril)
+        return LowerCholeskyAffine(self.loc, scale_tril)
 
     def get_posterior(self, *args: Any, **kwargs: Any) -> Any:
         """A multivariate normal over the packed latent."""

@@ -10,6 +10,7 @@ from ember.infer.autoguide.continuous import (
 from ember.infer.autoguide.discrete import AutoDiscreteParallel
 from ember.infer.autoguide.guide import AutoCallable, AutoGuide, AutoGuideList, prototype_hide_fn
 from ember.infer.autoguide.normal import AutoDelta, AutoNormal
+from ember.infer.autoguide.normalizing_flow import AutoIAFNormal, AutoNormalizingFlow
 
 __all__ = [
     "AutoCallable",
@@ -19,9 +20,11 @@ __all__ = [
     "AutoDiscreteParallel",
     "AutoGuide",
     "AutoGuideList",
+    "AutoIAFNormal",
     "AutoLaplaceApproximation",
     "AutoLowRankMultivariateNormal",
     "AutoMultivariateNormal",
     "AutoNormal",
+    "AutoNormalizingFlow",
     "prototype_hide_fn",
 ]

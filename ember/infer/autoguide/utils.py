@@ -161,32 +161,3 @@ def _hessian(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     (grad,) = torch.autograd.grad(y, [x], create_graph=True)
     rows = [torch.autograd.grad(g, [x], retain_graph=True)[0] for g in grad.reshape(-1)]
     return torch.stack(rows).reshape(x.shape + x.shape)
-
-
-class _LowerCholeskyAffine(Transform):
-    """``x -> loc + scale_tril @ x`` over vectors (for :meth:`AutoMultivariateNormal.get_transform`)."""
-
-    domain = constraints.real_vector
-    codomain = constraints.real_vector
-    bijective = True
-
-    def __init__(self, loc: torch.Tensor, scale_tril: torch.Tensor, cache_size: int = 0) -> None:
-        super().__init__(cache_size=cache_size)
-        self.loc = loc
-        self.scale_tril = scale_tril
-
-    def with_cache(self, cache_size: int = 1) -> _LowerCholeskyAffine:
-        if self._cache_size == cache_size:
-            return self
-        return _LowerCholeskyAffine(self.loc, self.scale_tril, cache_size=cache_size)
-
-    def _call(self, x: torch.Tensor) -> torch.Tensor:
-        return self.loc + (self.scale_tril @ x.unsqueeze(-1)).squeeze(-1)
-
-    def _inverse(self, y: torch.Tensor) -> torch.Tensor:
-        solved: torch.Tensor = torch.linalg.solve_triangular(self.scale_tril, (y - self.loc).unsqueeze(-1), upper=False)
-        return solved.squeeze(-1)
-
-    def log_abs_det_jacobian(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        log_det: torch.Tensor = self.scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)
-        return log_det.expand(x.shape[:-1])

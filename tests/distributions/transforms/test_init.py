@@ -121,3 +121,31 @@ def test_unconstrained_parameter_optimization_through_transform_to() -> None:
     value = dist.transform_to(constraints.ordered_vector)(raw)
     (grad,) = torch.autograd.grad(value.sum(), [raw])
     assert torch.equal(grad, torch.tensor([3.0, 2.0, 1.0]))
+
+
+def test_every_public_name_of_pyros_transforms_has_an_ember_counterpart() -> None:
+    import types
+
+    pyro_transforms: Any = importlib.import_module("pyro.distributions.transforms")
+    public = [n for n in dir(pyro_transforms) if not n.startswith("_")]
+    missing = [n for n in public if not isinstance(getattr(pyro_transforms, n), types.ModuleType) and not hasattr(transforms, n)]
+    assert missing == []
+    assert sorted(set(pyro_transforms.__all__) - set(transforms.__all__)) == []
+
+
+def test_iterated_composes_independent_modules() -> None:
+    flow = transforms.iterated(3, transforms.planar, 2)
+    assert isinstance(flow, transforms.ComposeTransformModule) and len(flow.parts) == 3
+    parts: list[Any] = list(flow.parts)
+    assert len({id(p.u) for p in parts}) == 3
+    assert len(list(flow.parameters())) == 9
+    x = torch.randn(4, 2)
+    y = flow(x)
+    expected = x
+    log_det = torch.zeros(4)
+    for part in parts:
+        out = part(expected)
+        log_det = log_det + part.log_abs_det_jacobian(expected, out)
+        expected = out
+    composed: Any = flow
+    assert torch.allclose(y, expected) and torch.allclose(composed.log_abs_det_jacobian(x, y), log_det)
