@@ -21,21 +21,6 @@ PENDING: dict[str, dict[str, str]] = {
         "TraceTMC_ELBO": "enum branch (needs the ops rings)",
         "infer_discrete": "enum branch",
     },
-    "infer.reparam": {
-        "ConjugateReparam": "needs Distribution.conjugate_update (distribution issue)",
-        "HaarReparam": "needs the Haar transform (distribution/flow issue)",
-        "LatentStableReparam": "needs Stable (distribution issue)",
-        "LinearHMMReparam": "needs LinearHMM (distribution issue)",
-        "ProjectedNormalReparam": "comes with ProjectedNormal (distribution issue)",
-        "SplitReparam": "needs ImproperUniform (distribution issue)",
-        "StableReparam": "needs Stable (distribution issue)",
-        "StructuredReparam": "needs the AutoStructured guide",
-        "SymmetricStableReparam": "needs Stable (distribution issue)",
-    },
-    "infer.util": {
-        "Dice": "needs the ops rings (MarginalRing, packed broadcasting): ops/enum branches",
-        "compute_site_dice_factor": "needs ops packed broadcasting: ops/enum branches",
-    },
     "optim": {
         "_LRScheduler": "torch's private scheduler base; not API",
     },

@@ -16,6 +16,7 @@ from typing import Any, Self
 import torch
 
 from ember.distributions.util import is_identically_zero
+from ember.infer._dice import Dice, compute_site_dice_factor
 from ember.poutine import runtime
 from ember.poutine.message import CondIndepStackFrame, Message
 from ember.poutine.trace_struct import Trace
@@ -24,11 +25,13 @@ from ember._util import warn_at_caller
 
 __all__ = [
     "CloneMixin",
+    "Dice",
     "MultiFrameTensor",
     "check_fully_reparametrized",
     "check_if_enumerated",
     "check_model_guide_match",
     "check_site_shape",
+    "compute_site_dice_factor",
     "enable_validation",
     "get_dependent_plate_dims",
     "get_plate_stacks",
