@@ -153,14 +153,14 @@ class Dice:
 
                 # Plates are never product-contracted: dependencies follow plate order.
                 sum_dims = set().union(*(dims_of(x) for x in log_factors)) - set(ordinal)
-                for query in queries.values():
-                    assert query is not None
-                    require_backward(query)
+                for leaf in queries.values():
+                    assert leaf is not None
+                    require_backward(leaf)
                 root: Any = ring.sumproduct(log_factors, sum_dims)
                 root._pyro_backward()
                 probs: dict[frozenset[str], torch.Tensor] = {}
-                for key, query in queries.items():
-                    result: Any = query
+                for key, leaf in queries.items():
+                    result: Any = leaf
                     probs[key] = named(result._pyro_backward_result.exp(), dims_of(result))
 
                 for cost in cost_terms:

@@ -403,7 +403,7 @@ def test_dice_is_the_exact_expectation_over_enumerated_values_with_score_functio
     tr.pack_tensors()
     a = tr.nodes["a"]["value"]
     cost = (a.reshape(-1) + 2) ** 2
-    cost._pyro_dims = tr.nodes["a"]["packed"]["log_prob"]._pyro_dims  # type: ignore[attr-defined]  # a packed cost
+    cost._pyro_dims = tr.nodes["a"]["packed"]["log_prob"]._pyro_dims
     expected = util.Dice(tr, {"a": frozenset(), "m": frozenset()}).compute_expectation({frozenset(): [cost]})
     assert isinstance(expected, torch.Tensor)
     m = tr.nodes["m"]["value"]

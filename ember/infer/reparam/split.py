@@ -124,7 +124,7 @@ class SplitReparam(Reparam):
 
         pieces: list[torch.Tensor | None] = [None] * len(self.sections)
         if value is not None:
-            pieces = list(value.split(self.sections, -self.event_dim))
+            pieces = list(value.split(self.sections, -self.event_dim))  # type: ignore[no-untyped-call]  # torch leaves Tensor.split unannotated
         left, right = fn.event_shape[:split], fn.event_shape[split + 1 :]
         start = 0
         drawn: list[torch.Tensor] = []

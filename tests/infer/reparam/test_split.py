@@ -66,26 +66,30 @@ def test_the_model_density_is_the_original_density_of_the_joined_pieces() -> Non
     assert torch.equal(tr.nodes["x"]["value"], x)
     # The pieces' improper priors have density one: the whole density is the site's.
     assert torch.allclose(tr.log_prob_sum(), fn.log_prob(x))
-    support = tr.nodes["x_split_0"]["fn"].support
+    piece_fn: Any = tr.nodes["x_split_0"]["fn"]
+    support = piece_fn.support
     assert support.base_constraint is constraints.nonnegative and support.reinterpreted_batch_ndims == 1
 
 
 def test_default_support_cuts_cat_and_stack_supports_to_the_piece() -> None:
     # One constraint per position along the split dim, as the cut assumes.
     parts = [constraints.positive, constraints.positive, constraints.real, constraints.real, constraints.real]
-    cat = constraints.cat(parts, dim=-1, lengths=[1] * 5)
-    fn: Any = dist.ImproperUniform(constraints.independent(cat, 1), (), (5,))
+    cat = constraints.cat(parts, dim=-1, lengths=[1] * 5)  # type: ignore[no-untyped-call]  # torch: unannotated
+    fn: Any = dist.ImproperUniform(constraints.independent(cat, 1), (), (5,))  # type: ignore[no-untyped-call]  # torch: unannotated
     for piece_slice, values in [(slice(0, 2), [1.0, -2.0]), (slice(1, 3), [1.0, -2.0]), (slice(2, 5), [-1.0, -2.0, 0.0])]:
-        ours = split_module.default_support(fn, piece_slice, -1)
-        theirs = pyro_split.default_support(fn, piece_slice, -1)
-        assert isinstance(ours, constraints.independent) and ours.base_constraint.cseq == parts[piece_slice]
+        ours: Any = split_module.default_support(fn, piece_slice, -1)
+        theirs: Any = pyro_split.default_support(fn, piece_slice, -1)
+        base: Any = ours.base_constraint
         x = torch.tensor(values)
         assert torch.equal(ours.check(x), theirs.check(x))
-    assert not bool(split_module.default_support(fn, slice(0, 2), -1).check(torch.tensor([1.0, -2.0])))
-    stack = constraints.stack([constraints.positive, constraints.real, constraints.real], dim=-1)
+        assert type(ours) is constraints.independent and base.cseq == parts[piece_slice]
+    first: Any = split_module.default_support(fn, slice(0, 2), -1)
+    assert not bool(first.check(torch.tensor([1.0, -2.0])))
+    stack = constraints.stack([constraints.positive, constraints.real, constraints.real], dim=-1)  # type: ignore[no-untyped-call]  # torch: unannotated
     fn = dist.ImproperUniform(stack, (), (3,))
-    assert split_module.default_support(fn, slice(1, 3), -1).cseq == [constraints.real, constraints.real]
-    real = split_module.real_support(fn)
+    cut: Any = split_module.default_support(fn, slice(1, 3), -1)
+    assert cut.cseq == [constraints.real, constraints.real]
+    real: Any = split_module.real_support(fn)
     assert real.base_constraint is constraints.real and real.reinterpreted_batch_ndims == 1
     assert split_module.same_support(fn) is fn.support
 
