@@ -13,16 +13,6 @@ import pytest
 
 # Names other branches are adding; the lead empties each entry as its branch merges.
 PENDING: dict[str, dict[str, str]] = {
-    "infer.reparam": {
-        "ConjugateReparam": "needs Distribution.conjugate_update (distribution issue)",
-        "HaarReparam": "needs the Haar transform (distribution/flow issue)",
-        "LatentStableReparam": "needs Stable (distribution issue)",
-        "LinearHMMReparam": "needs LinearHMM (distribution issue)",
-        "SplitReparam": "needs ImproperUniform (distribution issue)",
-        "StableReparam": "needs Stable (distribution issue)",
-        "StructuredReparam": "needs the AutoStructured guide",
-        "SymmetricStableReparam": "needs Stable (distribution issue)",
-    },
     "optim": {
         "_LRScheduler": "torch's private scheduler base; not API",
     },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
 import warnings
@@ -9,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pyro
+import pyro.infer.util
 import pyro.util
 import pytest
 import torch
@@ -20,7 +22,7 @@ from ember.infer import util
 from ember.infer.enum import get_importance_trace
 from ember.poutine import runtime
 from ember.poutine.message import CondIndepStackFrame, InferDict, new_message
-from tests.parity._backends import Backend, run_both
+from tests.parity._backends import EMBER, Backend, run_both
 
 
 def test_torch_item_sum_exp_backward() -> None:
@@ -328,3 +330,107 @@ def test_get_importance_trace_validates_shapes_with_pyros_error() -> None:
         get_importance_trace("flat", 1, model, model, (), {})
     util.enable_validation(False)
     get_importance_trace("flat", 1, model, model, (), {})  # unchecked when validation is off
+
+
+# ---------------------------------------------------------------------------------------------
+# Dice
+
+
+def _dice_program(b: Backend) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], list[Any]]:
+    """Dice over a guide with a parallel-enumerated site, a multiply-sampled enumerated site,
+    and Monte Carlo sites (score function and reparameterized) in a plate; the cost of each
+    ordinal is its sites' log densities. Returns the expectation, its gradients and the
+    per-site factors."""
+    dice_cls: Any = util.Dice if b is EMBER else pyro.infer.util.Dice
+    factor_fn: Any = util.compute_site_dice_factor if b is EMBER else pyro.infer.util.compute_site_dice_factor
+    pa = torch.tensor(0.3, requires_grad=True)
+    rate = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    probs = torch.tensor([0.2, 0.5, 0.3], requires_grad=True)
+    loc = torch.tensor(0.5, requires_grad=True)
+
+    def guide() -> None:
+        a = b.pyro.sample("a", b.dist.Bernoulli(pa), infer={"enumerate": "parallel"})
+        b.pyro.sample("c", b.dist.Categorical(probs), infer={"enumerate": "parallel", "num_samples": 2})
+        with b.pyro.plate("data", 3):
+            b.pyro.sample("n", b.dist.Poisson(rate + a))
+            b.pyro.sample("z", b.dist.Normal(loc, 1.0))
+
+    tr = b.poutine.trace(b.poutine.enum(guide, first_available_dim=-2)).get_trace()
+    tr.compute_score_parts()
+    tr.pack_tensors()
+    ordering = {
+        name: frozenset(tr.plate_to_symbol[f.name] for f in site["cond_indep_stack"] if f.vectorized)
+        for name, site in tr.nodes.items()
+        if site["type"] == "sample"
+    }
+    costs: dict[frozenset[str], list[torch.Tensor]] = {}
+    for name, site in tr.nodes.items():
+        if site["type"] == "sample":
+            costs.setdefault(ordering[name], []).append(site["packed"]["log_prob"])
+    expected = dice_cls(tr, ordering).compute_expectation(costs)
+    grads = torch.autograd.grad(expected, [pa, rate, probs, loc])
+    factors = [factor_fn(site) for site in tr.nodes.values() if site["type"] == "sample"]
+    return expected, grads, factors
+
+
+def test_dice_expectation_gradients_and_site_factors_equal_pyros_on_the_same_seed() -> None:
+    (ours, our_grads, our_factors), (theirs, their_grads, their_factors) = run_both(_dice_program, seed=0)
+    assert torch.allclose(ours, theirs, atol=1e-5)
+    for g_ours, g_theirs in zip(our_grads, their_grads):
+        assert torch.allclose(g_ours, g_theirs, rtol=1e-5, atol=1e-5)
+    for (lp_ours, denom_ours), (lp_theirs, denom_theirs) in zip(our_factors, their_factors):
+        assert denom_ours == denom_theirs
+        if isinstance(lp_theirs, torch.Tensor):
+            assert isinstance(lp_ours, torch.Tensor) and lp_ours._pyro_dims == lp_theirs._pyro_dims  # type: ignore[attr-defined]  # packed tensors carry dim names
+            assert torch.allclose(lp_ours, lp_theirs)
+        else:
+            assert lp_ours == lp_theirs == 0
+
+
+def test_dice_is_the_exact_expectation_over_enumerated_values_with_score_function_gradients() -> None:
+    """Enumerated a ~ Bernoulli(p), cost f(a) = (a + 2)^2: the expectation is exact and its
+    gradient is f(1) - f(0). A Monte Carlo site contributes value 1 and gradient cost * dlog q."""
+    p = torch.tensor(0.3, requires_grad=True)
+    q = torch.tensor(0.6, requires_grad=True)
+
+    def guide() -> None:
+        ember.sample("a", dist.Bernoulli(p), infer={"enumerate": "parallel"})
+        ember.sample("m", dist.Bernoulli(q))
+
+    torch.manual_seed(1)
+    tr = poutine.trace(poutine.enum(guide, first_available_dim=-1)).get_trace()
+    tr.compute_score_parts()
+    tr.pack_tensors()
+    a = tr.nodes["a"]["value"]
+    cost = (a.reshape(-1) + 2) ** 2
+    cost._pyro_dims = tr.nodes["a"]["packed"]["log_prob"]._pyro_dims
+    expected = util.Dice(tr, {"a": frozenset(), "m": frozenset()}).compute_expectation({frozenset(): [cost]})
+    assert isinstance(expected, torch.Tensor)
+    m = tr.nodes["m"]["value"]
+    exact = 0.7 * 4.0 + 0.3 * 9.0
+    assert expected.item() == pytest.approx(exact, rel=1e-6)
+    grad_p, grad_q = torch.autograd.grad(expected, [p, q])
+    assert grad_p.item() == pytest.approx(9.0 - 4.0, rel=1e-6)
+    score = 1 / 0.6 if m.item() == 1 else -1 / 0.4
+    assert grad_q.item() == pytest.approx(exact * score, rel=1e-5)
+
+
+def test_sequential_enumeration_divides_by_the_number_of_values() -> None:
+    def program(b: Backend) -> list[tuple[Any, Any]]:
+        iterate: Any = importlib.import_module(f"{b.pyro.__name__}.infer.enum").iter_discrete_traces
+        factor_fn: Any = util.compute_site_dice_factor if b is EMBER else pyro.infer.util.compute_site_dice_factor
+
+        def guide() -> None:
+            b.pyro.sample("a", b.dist.Categorical(torch.tensor([0.2, 0.3, 0.5])), infer={"enumerate": "sequential"})
+
+        results = []
+        for tr in iterate("flat", guide):
+            tr.compute_score_parts()
+            tr.pack_tensors()
+            results.append(factor_fn(tr.nodes["a"]))
+        return results
+
+    ours, theirs = run_both(program)
+    assert [denom for _, denom in ours] == [denom for _, denom in theirs] == [math.log(3)] * 3
+    for (lp_ours, _), (lp_theirs, _) in zip(ours, theirs):
+        assert torch.equal(torch.as_tensor(lp_ours), torch.as_tensor(lp_theirs))

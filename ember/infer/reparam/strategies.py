@@ -15,9 +15,13 @@ import torch
 from torch.distributions import constraints
 
 from ember.distributions import Distribution
+from ember.distributions.projected_normal import ProjectedNormal
+from ember.distributions.stable import Stable, StableWithLogProb
 from ember.infer.reparam.loc_scale import LocScaleReparam
+from ember.infer.reparam.projected_normal import ProjectedNormalReparam
 from ember.infer.reparam.reparam import Reparam
 from ember.infer.reparam.softmax import GumbelSoftmaxReparam
+from ember.infer.reparam.stable import LatentStableReparam, StableReparam, SymmetricStableReparam
 from ember.infer.reparam.transform import TransformReparam
 from ember.poutine.handlers import reparam
 from ember.poutine.message import Message
@@ -64,14 +68,24 @@ class Strategy(ABC):
 def _minimal_reparam(fn: Any, is_observed: bool) -> Reparam | None:
     """The reparameterizer a site needs to be usable at all, or ``None``.
 
-    Pyro's other cases, ``Stable`` and ``ProjectedNormal`` sites, join when Ember has those
-    distributions; no other distribution needs one.
+    ``Stable`` sites (which have no ``log_prob``) and ``ProjectedNormal`` sites (whose
+    support no autoguide can cover) need one; latent stable sites take the cheapest,
+    observed ones the cheapest that can be observed.
     """
     while isinstance(getattr(fn, "base_dist", None), Distribution):
         if isinstance(fn, torch.distributions.TransformedDistribution):
             # Reparameterize the transform only if its base needs it (the new site does).
             return None if _minimal_reparam(fn.base_dist, is_observed) is None else TransformReparam()
         fn = fn.base_dist
+    if isinstance(fn, Stable) and not isinstance(fn, StableWithLogProb):
+        if not is_observed:
+            return LatentStableReparam()
+        # A skew that may become nonzero (it has a gradient) needs the general case.
+        if fn.skew.requires_grad or bool(fn.skew.any()):
+            return StableReparam()
+        return SymmetricStableReparam()
+    if isinstance(fn, ProjectedNormal):
+        return ProjectedNormalReparam()
     return None
 
 

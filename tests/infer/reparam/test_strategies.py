@@ -55,6 +55,35 @@ def test_minimal_reparam_leaves_sites_that_need_nothing_alone_as_pyro_does() -> 
     assert_traces_match(ours, theirs)
 
 
+def test_minimal_reparam_picks_the_stable_and_projected_normal_reparams_as_pyro_does() -> None:
+    def program(b: Backend) -> tuple[Any, dict[str, str]]:
+        reparams: Any = ember_reparam if b is EMBER else pyro_reparam
+        learned_skew = torch.tensor(0.0, requires_grad=True)
+
+        def model() -> None:
+            b.pyro.sample("latent", b.dist.Stable(1.5, 0.5))
+            b.pyro.sample("symmetric", b.dist.Stable(1.5, 0.0), obs=torch.tensor(0.2))
+            b.pyro.sample("skewed", b.dist.Stable(1.5, 0.3), obs=torch.tensor(0.2))
+            b.pyro.sample("learned", b.dist.Stable(1.5, learned_skew), obs=torch.tensor(0.2))
+            b.pyro.sample("logprob", b.dist.StableWithLogProb(1.5, 0.3))
+            b.pyro.sample("exp", b.dist.TransformedDistribution(b.dist.Stable(1.8, 0.0), [torch.distributions.ExpTransform()]))
+            b.pyro.sample("direction", b.dist.ProjectedNormal(torch.tensor([0.0, 1.0, 2.0])))
+
+        strategy = reparams.MinimalReparam()
+        tr = b.poutine.trace(strategy(model)).get_trace()
+        return tr, {name: type(r).__name__ for name, r in strategy.config.items()}
+
+    (ours, our_config), (theirs, their_config) = run_both(program, seed=4)
+    assert our_config == their_config
+    chosen = {name: kind for name, kind in our_config.items() if kind != "NoneType" or name == "logprob"}
+    assert chosen == {
+        "latent": "LatentStableReparam", "symmetric": "SymmetricStableReparam", "skewed": "StableReparam",
+        "learned": "StableReparam", "logprob": "NoneType", "exp": "TransformReparam",
+        "exp_base": "LatentStableReparam", "direction": "ProjectedNormalReparam",
+    }
+    assert_traces_match(ours, theirs, check_log_prob=False)  # StableWithLogProb integrates numerically
+
+
 def test_auto_reparam_leaves_the_marginals_unchanged() -> None:
     n = 20000
 
