@@ -31,11 +31,16 @@ from typing import Any
 _AUTOMODULE = re.compile(r"^\.\. automodule:: (\S+)\s*$", re.MULTILINE)
 
 
+def documented_modules_in(text: str) -> list[str]:
+    """The modules named by ``.. automodule::`` directives in one page's reST source."""
+    return _AUTOMODULE.findall(text)
+
+
 def documented_modules(api_dir: Path) -> list[str]:
     """The modules named by ``.. automodule::`` directives in the API pages, in page order."""
     names: list[str] = []
     for page in sorted(api_dir.glob("*.rst")):
-        names.extend(_AUTOMODULE.findall(page.read_text(encoding="utf-8")))
+        names.extend(documented_modules_in(page.read_text(encoding="utf-8")))
     return names
 
 
