@@ -80,7 +80,11 @@ class Homes:
         self.objects: dict[int, Any] = {}
         self.exported: dict[str, list[tuple[str, Any]]] = {}
         for modname in modules:
-            module = importlib.import_module(modname)
+            try:
+                module = importlib.import_module(modname)
+            except ImportError:
+                # autodoc reports the failed import itself, naming the module (a build error).
+                continue
             pairs = [(n, getattr(module, n)) for n in _exports(module)]
             self.exported[modname] = pairs
             for _, obj in pairs:
@@ -91,7 +95,7 @@ class Homes:
 
     @staticmethod
     def _choose(obj: Any, exporters: list[str]) -> str:
-        defined_in = obj.__module__
+        defined_in = str(obj.__module__)
         if defined_in in exporters:
             return defined_in
         ancestor = _public_ancestor(defined_in)
