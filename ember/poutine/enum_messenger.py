@@ -138,6 +138,8 @@ class EnumMessenger(Messenger):
     tensor([0., 1.])
     """
 
+    _copy_per_call = True  # per-run state: each call of a wrapped function gets a copy
+
     def __init__(self, first_available_dim: int | None = None) -> None:
         assert first_available_dim is None or first_available_dim < 0, first_available_dim
         super().__init__()

@@ -51,7 +51,7 @@ class IndepMessenger(Messenger):
     def __enter__(self) -> Self:
         if self._vectorized is not False:
             self._vectorized = True
-            self.dim = _DIM_ALLOCATOR.allocate(self.name, self.dim)
+            self.dim = _DIM_ALLOCATOR.allocate(self.name, self.dim, self)
         try:
             return super().__enter__()
         except BaseException:
@@ -59,12 +59,16 @@ class IndepMessenger(Messenger):
             raise
 
     def __exit__(self, *args: Any) -> None:
-        self._free_dim()
-        super().__exit__(*args)
+        # Leave the stack first: a dim whose plate is off the stack counts as free, so an
+        # interrupt between the two steps leaves nothing allocated.
+        try:
+            super().__exit__(*args)
+        finally:
+            self._free_dim()
 
     def _free_dim(self) -> None:
         if self._vectorized is True and self.dim is not None:
-            _DIM_ALLOCATOR.free(self.name, self.dim)
+            _DIM_ALLOCATOR.free(self.name, self.dim, self)
 
     def __iter__(self) -> Iterator[Any]:
         if self._vectorized is True or self.dim is not None:

@@ -20,7 +20,7 @@ from typing import Any, Callable, ClassVar, Generic, Iterator, ParamSpec, TypeVa
 from typing_extensions import Self
 
 from ember.poutine.message import Message
-from ember.poutine.runtime import _STACK, _Frame
+from ember.poutine.runtime import _PLATE_DIMS, _STACK, _Frame
 
 __all__ = [
     "BindsAsMethod",
@@ -37,8 +37,20 @@ _Hook = Callable[[Any, Message], None]
 
 
 def _context_wrap(context: Messenger, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-    with context:
-        return fn(*args, **kwargs)
+    if context._copy_per_call:
+        # What one call records lives on its own copy, so one wrapped function may run in
+        # many threads and tasks at once (see the module docstring).
+        context = context._copy_for_call()
+    stack, dims = _STACK.get(), _PLATE_DIMS.get()
+    try:
+        with context:
+            return fn(*args, **kwargs)
+    finally:
+        # Whatever an interrupt left half-done inside (a messenger's own ``__exit__`` cut
+        # short), the call leaves the stack and the plate dims exactly as it found them.
+        # Two C calls and nothing before them: no bytecode here checks for signals.
+        _STACK.set(stack)
+        _PLATE_DIMS.set(dims)
 
 
 class _bound_partial(functools.partial[Any]):
@@ -111,6 +123,9 @@ class Messenger:
     _postprocess_hooks: ClassVar[dict[str, _Hook]] = {}
     _process_table: ClassVar[dict[str, _Hook] | None] = {}
     _postprocess_table: ClassVar[dict[str, _Hook] | None] = {}
+    # Messengers that keep per-run state set this: each call of a function they wrap then
+    # runs a fresh copy (:meth:`_copy_for_call`), so a wrapped function is shareable.
+    _copy_per_call: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -152,11 +167,11 @@ class Messenger:
         traceback: TracebackType | None,
     ) -> None:
         stack = _STACK.get()
-        if exc_type is None:
-            if not stack or stack[-1] is not self:
-                raise ValueError("This Messenger is not on the bottom of the stack")
+        if stack and stack[-1] is self:
             _STACK.set(stack[:-1])
             return
+        if exc_type is None:
+            raise ValueError("This Messenger is not on the bottom of the stack")
         # On an exception, drop this messenger and everything entered after it, so the
         # stack is as it was before ``__enter__`` whatever depth the error came from.
         for index, frame in enumerate(stack):
@@ -170,6 +185,16 @@ class Messenger:
         wrapper = _bound_partial(_context_wrap, self, fn)
         functools.update_wrapper(wrapper, fn, updated=())
         return wrapper
+
+    def _copy_for_call(self) -> Self:
+        """A copy that one call of a wrapped function runs under (when ``_copy_per_call``).
+
+        Shallow: configuration (``data``, ``trace``, ...) is shared, and each class resets its
+        per-run state in ``__enter__`` (or overrides this method to do it here).
+        """
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        return clone
 
     def _process_message(self, msg: Message) -> None:
         hook = self._process_hooks.get(msg["type"])
@@ -235,6 +260,8 @@ def block_messengers(predicate: Callable[[Messenger], bool]) -> Iterator[list[Me
         if isinstance(frame, Messenger) and predicate(frame):
             blocked.append(frame)
             placeholder = Messenger()
+            # The hidden messenger still holds what it allocated (a plate keeps its dim).
+            placeholder._hidden_frame = frame  # type: ignore[attr-defined]  # read by runtime._live_frames
             swapped[id(placeholder)] = frame
             new_stack.append(placeholder)
         else:

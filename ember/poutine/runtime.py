@@ -115,25 +115,49 @@ def is_infer_validation_enabled() -> bool:
     return _INFER_VALIDATION_ENABLED
 
 
+# Which plate holds which dim, per thread and task: entry ``i`` is ``(name, plate)`` for the
+# plate holding dim ``-1 - i``, or ``None`` for a gap.
+_PLATE_DIMS: ContextVar[tuple[tuple[str, object] | None, ...]] = ContextVar("ember_plate_dims", default=())
+
+
+def _live_frames(stack: tuple[_Frame, ...]) -> set[int]:
+    """Ids of the frames on ``stack`` and of the frames a ``block_messengers`` placeholder hides."""
+    live = set()
+    for frame in stack:
+        live.add(id(frame))
+        hidden = getattr(frame, "_hidden_frame", None)
+        if hidden is not None:
+            live.add(id(hidden))
+    return live
+
+
 class _DimAllocator:
     """Hands out plate dimensions, counted from the right (-1, -2, ...).
 
-    The allocation state is per thread and task. ``_stack[i]`` names the plate that holds
-    dim ``-1 - i`` (``None`` for a gap).
+    The allocation state is per thread and task. A dim belongs to a plate *object*; a plate
+    that is no longer on the handler stack (its run died between allocating and freeing,
+    e.g. by a ``KeyboardInterrupt`` inside ``__exit__``) holds nothing, and the next
+    allocation drops it, so a dead run never leaves ``duplicate plate`` errors behind.
     """
-
-    _state: ContextVar[tuple[str | None, ...]] = ContextVar("ember_plate_dims", default=())
 
     @property
     def _stack(self) -> list[str | None]:
-        return list(self._state.get())
+        return [None if held is None else held[0] for held in _PLATE_DIMS.get()]
 
-    def allocate(self, name: str, dim: int | None) -> int:
-        stack = list(self._state.get())
-        if name in stack:
+    def allocate(self, name: str, dim: int | None, owner: object = None) -> int:
+        held = _PLATE_DIMS.get()
+        if held:
+            live = _live_frames(_STACK.get())
+            stack = [
+                entry if entry is not None and (entry[1] is None or id(entry[1]) in live) else None
+                for entry in held
+            ]
+        else:
+            stack = []
+        if any(entry is not None and entry[0] == name for entry in stack):
             raise ValueError(f"duplicate plate '{name}'")
         if dim is None:
-            dim = -1 - next((i for i, held in enumerate(stack) if held is None), len(stack))
+            dim = -1 - next((i for i, entry in enumerate(stack) if entry is None), len(stack))
         elif dim >= 0:
             raise ValueError(f"Expected dim < 0 to index from the right, actual {dim}")
         index = -1 - dim
@@ -141,21 +165,26 @@ class _DimAllocator:
         holder = stack[index]
         if holder is not None:
             raise ValueError(
-                f'at plates "{name}" and "{holder}", collide at dim={dim}\n'
+                f'at plates "{name}" and "{holder[0]}", collide at dim={dim}\n'
                 f"\nTry moving the dim of one plate to the left, e.g. dim={dim - 1}"
             )
-        stack[index] = name
-        self._state.set(tuple(stack))
+        stack[index] = (name, owner)
+        while stack and stack[-1] is None:
+            stack.pop()
+        _PLATE_DIMS.set(tuple(stack))
         return dim
 
-    def free(self, name: str, dim: int) -> None:
-        stack = list(self._state.get())
+    def free(self, name: str, dim: int, owner: object = None) -> None:
+        stack = list(_PLATE_DIMS.get())
         index = -1 - dim
-        assert stack[index] == name, f"plate {name} does not hold dim={dim}"
+        # Freeing what one does not hold is a no-op: after an interrupted run the dim may
+        # already have been reclaimed.
+        if index >= len(stack) or stack[index] is None or stack[index][1] is not owner:  # type: ignore[index]  # checked not None
+            return
         stack[index] = None
         while stack and stack[-1] is None:
             stack.pop()
-        self._state.set(tuple(stack))
+        _PLATE_DIMS.set(tuple(stack))
 
 
 _DIM_ALLOCATOR = _DimAllocator()

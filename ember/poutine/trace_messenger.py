@@ -14,6 +14,7 @@ from typing_extensions import Self
 
 from ember.poutine.message import Message
 from ember.poutine.messenger import BindsAsMethod, Messenger
+from ember.poutine.runtime import _PLATE_DIMS, _STACK
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import site_is_subsample
 
@@ -58,6 +59,8 @@ class TraceMessenger(Messenger):
     ['x']
     """
 
+    _copy_per_call = True  # per-run state: each call of a wrapped function gets a copy
+
     def __init__(self, graph_type: str | None = None, param_only: bool | None = None) -> None:
         super().__init__()
         graph_type = "flat" if graph_type is None else graph_type
@@ -73,12 +76,13 @@ class TraceMessenger(Messenger):
         return super().__enter__()
 
     def __exit__(self, *args: Any) -> None:
+        # Leave the stack first, so an interrupt in the bookkeeping below cannot keep us on it.
+        super().__exit__(*args)
         if self.param_only:
             for name in [n for n, site in self.trace.nodes.items() if site["type"] != "param"]:
                 self.trace.remove_node(name)
         if self.graph_type == "dense":
             identify_dense_edges(self.trace)
-        super().__exit__(*args)
 
     def __call__(self, fn: Callable[_P, _T]) -> TraceHandler[_P, _T]:
         return TraceHandler(self, fn)
@@ -120,25 +124,39 @@ class TraceHandler(BindsAsMethod[_T], Generic[_P, _T]):
         self.msngr = msngr
 
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        with self.msngr:
-            self.msngr.trace.add_node("_INPUT", name="_INPUT", type="args", args=args, kwargs=kwargs)
-            try:
-                result = self.fn(*args, **kwargs)
-            except (ValueError, RuntimeError) as e:
-                shapes = self.msngr.trace.format_shapes()
+        return self._run(args, kwargs)[0]
+
+    def _run(self, args: Any, kwargs: Any) -> tuple[_T, TraceMessenger]:
+        # Each call records into its own copy of the messenger, so one handler may run in
+        # many threads and tasks at once; ``self.trace`` is then the last finished call's.
+        msngr = self.msngr._copy_for_call()
+        stack, dims = _STACK.get(), _PLATE_DIMS.get()
+        try:
+            with msngr:
+                msngr.trace.add_node("_INPUT", name="_INPUT", type="args", args=args, kwargs=kwargs)
                 try:
-                    augmented = type(e)(f"{e}\n{shapes}")
-                except Exception:  # an exception type with another constructor: keep it
-                    raise e from None
-                raise augmented.with_traceback(e.__traceback__) from e
-            self.msngr.trace.add_node("_RETURN", name="_RETURN", type="return", value=result)
-        return result
+                    result = self.fn(*args, **kwargs)
+                except (ValueError, RuntimeError) as e:
+                    shapes = msngr.trace.format_shapes()
+                    try:
+                        augmented = type(e)(f"{e}\n{shapes}")
+                    except Exception:  # an exception type with another constructor: keep it
+                        raise e from None
+                    raise augmented.with_traceback(e.__traceback__) from e
+                msngr.trace.add_node("_RETURN", name="_RETURN", type="return", value=result)
+        finally:
+            # Leaves the stack and plate dims as found, even after an interrupt cut a
+            # messenger's ``__exit__`` short (two C calls: no signal check before them).
+            _STACK.set(stack)
+            _PLATE_DIMS.set(dims)
+            self.msngr.trace = msngr.trace
+        return result, msngr
 
     @property
     def trace(self) -> Trace:
+        """The trace of the last call to finish (per call: use :meth:`get_trace`)."""
         return self.msngr.trace
 
     def get_trace(self, *args: _P.args, **kwargs: _P.kwargs) -> Trace:
-        """Run the function and return a copy of its trace."""
-        self(*args, **kwargs)
-        return self.msngr.get_trace()
+        """Run the function and return a copy of its trace (this call's, whatever other threads do)."""
+        return self._run(args, kwargs)[1].get_trace()
