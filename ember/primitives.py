@@ -86,7 +86,15 @@ def param(
     if not _STACK.get():
         return _PYRO_PARAM_STORE.get_param(name, init_tensor, constraint, event_dim)
     args = (name,) if init_tensor is None else (name, init_tensor)
-    value: torch.Tensor = _param(*args, constraint=constraint, event_dim=event_dim, name=name)
+    new = name not in _PYRO_PARAM_STORE
+    try:
+        value: torch.Tensor = _param(*args, constraint=constraint, event_dim=event_dim, name=name)
+    except BaseException:
+        # A param created by a call that then failed (a handler rejected its shape, say)
+        # must not stay behind: the next run would silently start from it.
+        if new and name in _PYRO_PARAM_STORE:
+            _PYRO_PARAM_STORE._discard(name)
+        raise
     return value
 
 

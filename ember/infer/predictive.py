@@ -18,6 +18,7 @@ import torch
 
 from ember.infer.autoguide.initialization import InitMessenger, init_to_sample
 from ember.poutine.handlers import block, condition, mask, trace
+from ember.poutine.runtime import value_error_like
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import prune_subsample_sites
 from ember.primitives import plate
@@ -30,6 +31,28 @@ Samples = dict[str, torch.Tensor]
 ReturnSites = list[str] | tuple[str, ...] | set[str] | None
 
 _VECTORIZE_PLATE = "_num_predictive_samples"
+
+
+def _check_num_samples(num_samples: object) -> None:
+    """Reject a ``num_samples`` that is not a positive integer (with Pyro's error type)."""
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int):
+        raise value_error_like(TypeError, f"Predictive: num_samples must be a positive integer, got {num_samples!r}")
+    if num_samples == 0:
+        raise value_error_like(ZeroDivisionError, "Predictive: num_samples must be a positive integer, got 0")
+    if num_samples < 0:
+        raise value_error_like(RuntimeError, f"Predictive: num_samples must be a positive integer, got {num_samples}")
+
+
+def _check_leading_dims(posterior_samples: Mapping[str, torch.Tensor]) -> None:
+    """Reject posterior samples whose leading (sample) dims disagree, naming each site's shape."""
+    sizes = {name: tuple(sample.shape) for name, sample in posterior_samples.items()}
+    leading = {shape[0] if shape else None for shape in sizes.values()}
+    if len(leading) > 1:
+        listed = ", ".join(f"{name!r}: {shape}" for name, shape in sizes.items())
+        raise value_error_like(
+            RuntimeError,
+            f"Predictive: posterior_samples must share their leading (sample) dim, got shapes {listed}",
+        )
 
 
 def _guess_max_plate_nesting(model: Model, args: Sequence[Any], kwargs: Mapping[str, Any]) -> int:
@@ -202,6 +225,9 @@ class Predictive(torch.nn.Module):
             if num_samples is None:
                 raise ValueError("Either posterior_samples or num_samples must be specified.")
             posterior_samples = {}
+        if num_samples is not None:
+            _check_num_samples(num_samples)
+        _check_leading_dims(posterior_samples)
         for sample in posterior_samples.values():
             batch_size = sample.shape[0]
             if num_samples is None:

@@ -32,6 +32,7 @@ from ._names import (
 )
 from ._transforms import TensorMap, forward_map, unconstrain
 from ember._util import warn_at_caller
+from ember.distributions.util import is_validation_enabled as _distribution_validation_enabled
 
 __all__ = [
     "ParamStoreDict",
@@ -49,11 +50,61 @@ InitValue: TypeAlias = torch.Tensor | Callable[[], torch.Tensor]
 _Slot: TypeAlias = tuple[torch.Tensor, Constraint, TensorMap | None]
 
 
+class _LeafRef(weakref.ref):  # type: ignore[type-arg]  # weakref.ref[Tensor] cannot be subclassed at runtime
+    """The ``.unconstrained`` link of a value read from the store: a weak reference to its leaf.
+
+    Unlike a plain weak reference it pickles and copies, so values and traces holding them
+    can be saved without stripping anything from live tensors. A pickled link does not keep
+    its leaf: it loads as a dead reference (calling it gives ``None``), like a weak reference
+    whose leaf is gone; read the param from the store again to get a live one.
+    """
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[Callable[[], _LeafRef], tuple[()]]:
+        return _dead_leaf_ref, ()
+
+    def __copy__(self) -> _LeafRef:
+        return self
+
+    def __deepcopy__(self, memo: object) -> _LeafRef:
+        return self
+
+
+class _Nothing:
+    pass
+
+
+def _dead_leaf_ref() -> _LeafRef:
+    """A link whose leaf is gone (what a pickled :class:`_LeafRef` loads as)."""
+    return _LeafRef(_Nothing())
+
+
 class StateDict(TypedDict):
     """What :meth:`ParamStoreDict.get_state` returns and :meth:`ParamStoreDict.set_state` takes."""
 
     params: dict[str, torch.Tensor]
     constraints: dict[str, Constraint]
+
+
+def _check_init(name: str, init: object, constraint: Constraint) -> None:
+    """Reject an initial value outside its constraint (Pyro stores NaN or renormalises silently).
+
+    :raises ValueError: naming the param, the constraint and the value.
+    """
+    if not isinstance(init, torch.Tensor):
+        return  # ``unconstrain`` rejects it with Pyro's error type
+    try:
+        with torch.no_grad():
+            ok = bool(cast(torch.Tensor, constraint.check(init)).all())
+    except (ValueError, NotImplementedError, RuntimeError, TypeError):
+        return  # a dependent constraint, or one that cannot check this value: nothing to say
+    if not ok:
+        value = repr(init.detach())
+        raise ValueError(
+            f"param {name!r}: initial value violates its constraint {constraint}: "
+            f"{value if len(value) <= 300 else value[:300] + '...'}"
+        )
 
 
 class ParamStoreDict:
@@ -118,7 +169,7 @@ class ParamStoreDict:
             slot = self._new_slot(name)
         leaf, _, forward = slot
         value = leaf if forward is None else forward(leaf)
-        setattr(value, "unconstrained", weakref.ref(leaf))
+        setattr(value, "unconstrained", _LeafRef(leaf))
         return value
 
     def __setitem__(self, name: str, new_constrained_value: torch.Tensor) -> None:
@@ -137,6 +188,12 @@ class ParamStoreDict:
             self._drop_reverse_entry(leaf, name)
             self._constraints.pop(name, None)
             self._slots.pop(name, None)
+
+    def _discard(self, name: str) -> None:
+        """Remove ``name`` if present (rolls back a param whose creating call failed)."""
+        with self._lock:
+            if name in self._params:
+                del self[name]
 
     def __contains__(self, name: object) -> bool:
         return name in self._params
@@ -200,11 +257,13 @@ class ParamStoreDict:
             with self._lock:
                 if name not in self._params:
                     init = init_constrained_value() if callable(init_constrained_value) else init_constrained_value
+                    if _distribution_validation_enabled():
+                        _check_init(name, init, constraint)
                     self._store(name, unconstrain(name, init, constraint), constraint)
                 slot = self._new_slot(name)
         leaf, _, forward = slot
         value = leaf if forward is None else forward(leaf)
-        setattr(value, "unconstrained", weakref.ref(leaf))
+        setattr(value, "unconstrained", _LeafRef(leaf))
         return value
 
     # -- Pyro's older interface -------------------------------------------------------------
@@ -271,13 +330,11 @@ class ParamStoreDict:
     def get_state(self) -> StateDict:
         """Return shallow copies of the name -> leaf and name -> constraint maps.
 
-        The leaves' ``unconstrained`` weak references are removed so the state pickles.
+        Nothing in the store or on its tensors changes (Pyro strips ``.unconstrained`` from the
+        live leaves, which breaks values read before a save); the links pickle as they are.
         """
         with self._lock:
-            params = self._params.copy()
-            for leaf in params.values():
-                leaf.__dict__.pop("unconstrained", None)
-            return {"params": params, "constraints": self._constraints.copy()}
+            return {"params": self._params.copy(), "constraints": self._constraints.copy()}
 
     def set_state(self, state: StateDict) -> None:
         """Merge a state from :meth:`get_state` into the store (existing names are replaced).
@@ -378,12 +435,14 @@ class ParamStoreDict:
             return slot
 
     def _store(self, name: str, leaf: torch.Tensor, constraint: Constraint) -> None:
+        # Ordered so that an interrupt at any point leaves a usable store: the reverse entry
+        # and the constraint come first, the name -> leaf entry (what reads check) last.
         old = self._params.get(name)
+        self._param_to_name[leaf] = name
         self._constraints[name] = constraint
         self._params[name] = leaf
         if old is not None and old is not leaf:
             self._drop_reverse_entry(old, name)
-        self._param_to_name[leaf] = name
 
     def _drop_reverse_entry(self, leaf: torch.Tensor, name: str) -> None:
         # Only if it still points here: one leaf may be stored under several names.

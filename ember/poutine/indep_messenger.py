@@ -14,7 +14,7 @@ from typing_extensions import Self
 
 from ember.poutine.message import CondIndepStackFrame, Message
 from ember.poutine.messenger import Messenger
-from ember.poutine.runtime import _DIM_ALLOCATOR
+from ember.poutine.runtime import _DIM_ALLOCATOR, value_error_like
 
 __all__ = ["CondIndepStackFrame", "IndepMessenger"]
 
@@ -34,7 +34,7 @@ class IndepMessenger(Messenger):
 
     def __init__(self, name: str, size: int, dim: int | None = None, device: str | torch.device | None = None) -> None:
         if size == 0 and not torch._C._get_tracing_state():
-            raise ZeroDivisionError("size cannot be zero")
+            raise value_error_like(ZeroDivisionError, f"size cannot be zero (plate {name!r})")
         super().__init__()
         self._vectorized: bool | None = True if dim is not None else None
         self._indices: torch.Tensor | None = None
