@@ -50,7 +50,7 @@ def _context_wrap(context: Messenger, fn: Callable[..., _T], *args: Any, **kwarg
         # short), the call leaves the stack and the plate dims exactly as it found them.
         # Two C calls and nothing before them: no bytecode here checks for signals.
         _STACK.set(stack)
-        _PLATE_DIMS.set(dims)
+        _PLATE_DIMS.set(dims if stack else ())
 
 
 class _bound_partial(functools.partial[Any]):

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import functools
 from contextvars import ContextVar
-from typing import Any, Callable, ClassVar, Protocol, TypeVar, overload
+from typing import Any, Callable, ClassVar, ParamSpec, Protocol, TypeVar, overload
 
 import torch
 
@@ -53,6 +53,7 @@ __all__ = [
     "get_mask",
     "get_plates",
     "not_a_distribution",
+    "restores_handler_state",
     "value_error_like",
 ]
 
@@ -143,7 +144,15 @@ class _DimAllocator:
 
     @property
     def _stack(self) -> list[str | None]:
-        return [None if held is None else held[0] for held in _PLATE_DIMS.get()]
+        """The names of the plates holding dims -1, -2, ... (``None`` for a free dim)."""
+        held = _PLATE_DIMS.get()
+        if not held:
+            return []
+        live = _live_frames(_STACK.get())
+        names = [entry[0] if entry is not None and (entry[1] is None or id(entry[1]) in live) else None for entry in held]
+        while names and names[-1] is None:
+            names.pop()
+        return names
 
     def allocate(self, name: str, dim: int | None, owner: object = None) -> int:
         held = _PLATE_DIMS.get()
@@ -372,6 +381,36 @@ def apply_stack(msg: Message) -> None:
     continuation = msg["continuation"]
     if continuation is not None:
         continuation(msg)
+
+
+_P = ParamSpec("_P")
+
+
+def restores_handler_state(fn: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Make ``fn`` leave the handler stack and plate dims exactly as it found them.
+
+    For Ember's outermost entry points (``SVI.step``): whatever an interrupt cut short inside
+    (a ``with`` block's ``__exit__`` that never ran), the thread's state is restored when the
+    exception leaves ``fn``. An outermost call also drops the dims a dead run left behind.
+
+    >>> @restores_handler_state
+    ... def run() -> tuple[object, ...]:
+    ...     return get_stack()
+    >>> run()
+    ()
+    """
+
+    @functools.wraps(fn)
+    def restoring(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        stack, dims = _STACK.get(), _PLATE_DIMS.get()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            # Two C calls first: no bytecode before them checks for signals.
+            _STACK.set(stack)
+            _PLATE_DIMS.set(dims if stack else ())
+
+    return restoring
 
 
 def am_i_wrapped() -> bool:

@@ -102,8 +102,8 @@ def check_plate_args(
             bad = subsample[(subsample < 0) | (subsample >= full)]
             raise value_error_like(
                 IndexError,
-                f"plate {name!r} of size {full}: subsample indices (shape {tuple(subsample.shape)}) out of "
-                f"range [0, {full}): {bad.tolist()[:10]}",
+                f"plate {name!r} of size {full}: subsample index out of range [0, {full}): "
+                f"{bad.tolist()[:10]} (subsample shape {tuple(subsample.shape)})",
             )
 
 

@@ -148,7 +148,7 @@ class TraceHandler(BindsAsMethod[_T], Generic[_P, _T]):
             # Leaves the stack and plate dims as found, even after an interrupt cut a
             # messenger's ``__exit__`` short (two C calls: no signal check before them).
             _STACK.set(stack)
-            _PLATE_DIMS.set(dims)
+            _PLATE_DIMS.set(dims if stack else ())
             self.msngr.trace = msngr.trace
         return result, msngr
 
