@@ -92,19 +92,32 @@ def _check_init(name: str, init: object, constraint: Constraint) -> None:
 
     :raises ValueError: naming the param, the constraint and the value.
     """
-    if not isinstance(init, torch.Tensor):
-        return  # ``unconstrain`` rejects it with Pyro's error type
+    if not isinstance(init, torch.Tensor) or constraint is constraints.real:
+        # A non-tensor: ``unconstrain`` rejects it with Pyro's error type. ``real``: NaN inits
+        # are how programs test NaN handling, and nothing else can violate it.
+        return
     try:
         with torch.no_grad():
             ok = bool(cast(torch.Tensor, constraint.check(init)).all())
+            if not ok and isinstance(constraint, type(constraints.simplex)):
+                # Positive weights off the simplex are normalised, as in Pyro (the pyroapi
+                # conformance suite relies on it); only weights that cannot be are rejected.
+                normalisable = bool((init >= 0).all() and init.isfinite().all() and (init.sum(-1) > 0).all())
+                if normalisable:
+                    warn_at_caller(
+                        f"param {name!r}: initial value {_shown(init)} is not on the simplex; "
+                        "it is normalised to sum to 1"
+                    )
+                    return
     except (ValueError, NotImplementedError, RuntimeError, TypeError):
         return  # a dependent constraint, or one that cannot check this value: nothing to say
     if not ok:
-        value = repr(init.detach())
-        raise ValueError(
-            f"param {name!r}: initial value violates its constraint {constraint}: "
-            f"{value if len(value) <= 300 else value[:300] + '...'}"
-        )
+        raise ValueError(f"param {name!r}: initial value violates its constraint {constraint}: {_shown(init)}")
+
+
+def _shown(value: torch.Tensor) -> str:
+    text = repr(value.detach())
+    return text if len(text) <= 300 else text[:300] + "..."
 
 
 class ParamStoreDict:

@@ -32,6 +32,10 @@ class MaskMessenger(Messenger):
     ValueError: Expected mask to be a BoolTensor but got <class 'torch.Tensor'> (dtype torch.float32, shape (2,))
     """
 
+    # Whether a tensor mask is checked against each site's batch shape; ``obs_mask`` sites
+    # turn it off and check their mask themselves, with Pyro's message.
+    _check_shape = True
+
     def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         # Only a tensor mask needs the shape check, so only it pays for a postprocess hook:
         # a Python bool mask keeps the hook-free class on the hot path.
@@ -63,7 +67,7 @@ class _TensorMaskMessenger(MaskMessenger):
     def _pyro_post_sample(self, msg: Message) -> None:
         mask = self.mask
         batch_shape = getattr(msg["fn"], "batch_shape", None)
-        if not isinstance(mask, torch.Tensor) or batch_shape is None or not is_validation_enabled():
+        if not self._check_shape or not isinstance(mask, torch.Tensor) or batch_shape is None or not is_validation_enabled():
             return
         try:
             torch.broadcast_shapes(mask.shape, batch_shape)  # type: ignore[no-untyped-call]  # torch leaves it unannotated
