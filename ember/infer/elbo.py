@@ -56,6 +56,10 @@ class ELBOModule(torch.nn.Module):
         return self.elbo.differentiable_loss(self.model, self.guide, *args, **kwargs)
 
 
+
+def _is_positive_integer(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and int(value) >= 1
+
 class ELBO(ABC):
     """Base class of the evidence lower bound estimators used by stochastic variational inference.
 
@@ -103,7 +107,7 @@ class ELBO(ABC):
             warn_at_caller("max_iarange_nesting is deprecated; use max_plate_nesting instead", DeprecationWarning)
             max_plate_nesting = max_iarange_nesting
         self.max_plate_nesting = max_plate_nesting
-        if isinstance(num_particles, bool) or not isinstance(num_particles, numbers.Integral) or num_particles < 1:
+        if not _is_positive_integer(num_particles):
             # Beyond Pyro, which accepts 0 and then returns a loss of 0.0 with no gradient.
             raise ValueError(f"num_particles must be a positive integer, got {num_particles!r}")
         self.num_particles = num_particles

@@ -98,7 +98,8 @@ def _check_init(name: str, init: object, constraint: Constraint) -> None:
         return
     try:
         with torch.no_grad():
-            ok = bool(cast(torch.Tensor, constraint.check(init)).all())
+            check = cast(Callable[[torch.Tensor], torch.Tensor], constraint.check)  # torch leaves it unannotated
+            ok = bool(check(init).all())
             if not ok and isinstance(constraint, type(constraints.simplex)):
                 # Positive weights off the simplex are normalised, as in Pyro (the pyroapi
                 # conformance suite relies on it); only weights that cannot be are rejected.

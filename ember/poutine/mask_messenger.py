@@ -9,7 +9,7 @@ with a bare torch error).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from typing_extensions import Self
@@ -40,9 +40,10 @@ class MaskMessenger(Messenger):
         # Only a tensor mask needs the shape check, so only it pays for a postprocess hook:
         # a Python bool mask keeps the hook-free class on the hot path.
         mask = args[0] if args else kwargs.get("mask")
+        target: type[MaskMessenger] = cls
         if cls is MaskMessenger and isinstance(mask, torch.Tensor):
-            cls = _TensorMaskMessenger
-        return super().__new__(cls)
+            target = _TensorMaskMessenger
+        return cast(Self, super().__new__(target))
 
     def __init__(self, mask: bool | torch.Tensor) -> None:
         if isinstance(mask, torch.Tensor):

@@ -7,6 +7,32 @@ into tables once, when the class is created, so the runtime looks a hook up in a
 instead of formatting a name and calling ``getattr`` for every message at every frame.
 Overriding ``_process_message`` or ``_postprocess_message`` still works and then sees every
 message type, as in Pyro.
+
+Sharing handler objects across threads and tasks
+================================================
+The handler stack is per thread and per asyncio task (see :mod:`ember.poutine.runtime`), so
+what matters is which *objects* may be used by many of them at once:
+
+* **Wrapped functions are shareable.** ``trace(model)``, ``condition(model, data)``,
+  ``trace(condition(model, ...))``, ``replay``, ``substitute``, ``do``, ``lift``, ``enum``,
+  ``collapse``, ``equalize``, ``reparam``, ``markov`` and the stateless handlers (``block``,
+  ``scale``, ``mask``, ``infer_config``, ``uncondition``, ``escape``, ``broadcast``): each
+  call of the wrapped function runs a fresh copy of the messengers that record per-run state
+  (``_copy_per_call``), so a module-level ``trace(condition(model))`` may serve many
+  threads. ``TraceHandler.get_trace`` returns the calling thread's own trace; the shared
+  ``.trace`` attribute holds whichever call finished last.
+* **Messenger instances used with ``with`` are not.** ``with tracer:`` records into
+  ``tracer`` itself: enter one instance in one thread or task at a time (create one per
+  use, as ``with poutine.trace() as tr:`` does). The same holds for plate objects, a
+  ``markov`` instance iterated by hand, and a user's own messenger subclasses (which keep
+  Pyro's behaviour: their wrapped calls run the instance itself).
+* **Shared configuration must not be mutated** while calls run: the ``data`` dict of a
+  ``condition``, the trace given to ``replay``, reparameterizer objects.
+* The **param store** is process-global and locks its own mutations; ``seed`` reseeds
+  torch's process-global generator (see :mod:`ember.poutine.seed_messenger`).
+
+A wrapped call also restores the handler stack and plate dims when it ends, whatever an
+interrupt cut short inside it.
 """
 
 from __future__ import annotations

@@ -27,7 +27,28 @@ Global state
 This module owns all of Ember's mutable global state. The handler stack and the plate and
 enumeration dimension allocators live in :class:`contextvars.ContextVar` objects holding
 immutable values, so every thread and every asyncio task sees its own stack. The param store
-is process-global, as in Pyro, and locks its own mutations.
+is process-global, as in Pyro, and locks its own mutations. Which handler *objects* may be
+shared between threads is listed in :mod:`ember.poutine.messenger`.
+
+Interrupts
+==========
+A ``KeyboardInterrupt`` (or any exception) may land at any point CPython checks for signals,
+including inside a messenger's ``__enter__`` or ``__exit__``. Three rules keep the state
+consistent:
+
+* a plate dim belongs to a plate *object*, and a plate that is not on the stack holds
+  nothing: the next allocation reclaims the dims of a run that died;
+* every outermost Ember entry point (a wrapped function's call, ``TraceHandler``'s call,
+  ``SVI.step``; see :func:`restores_handler_state`) saves the stack and dims on entry and
+  restores them in ``finally`` with two C calls, before which no bytecode checks for
+  signals; an outermost call clears the dims;
+* a param whose creating ``param()`` call failed is removed again, and the store writes
+  its maps in an order that leaves it usable when cut short.
+
+A bare ``with`` block in user code at the top level is as safe as Python's ``with``
+statement: an interrupt landing exactly at its ``__exit__``'s first bytecode leaves that
+messenger installed in the thread. Run such blocks inside a function wrapped by a handler
+(or clear the stack with ``runtime.set_stack(())``) where interrupts must be survived.
 """
 
 from __future__ import annotations

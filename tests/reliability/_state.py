@@ -64,3 +64,10 @@ def store_lock_is_free() -> bool:
 
 def as_float(value: torch.Tensor) -> float:
     return float(value.detach())
+
+
+def leaf_of(value: torch.Tensor) -> torch.Tensor | None:
+    """Follow a store value's ``.unconstrained`` link (the attribute torch does not declare)."""
+    link = getattr(value, "unconstrained")
+    leaf: torch.Tensor | None = link()
+    return leaf

@@ -255,7 +255,7 @@ def _fresh_run_is_clean() -> list[str]:
 def _rounds(run: Callable[[], object], rounds: int, duration: float, seed: int) -> tuple[int, list[str]]:
     rng = random.Random(seed)
     interrupter = _Interrupter()
-    interrupted, failures = 0, []
+    interrupted, failures = 0, list[str]()
     try:
         for round_ in range(rounds):
             hit = interrupter.run(rng.uniform(0.0, duration), run)

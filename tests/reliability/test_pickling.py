@@ -65,15 +65,17 @@ class Regressor(PyroModule):
         self.scale = PyroParam(torch.tensor(0.7), constraint=constraints.positive)
 
     def forward(self, data: torch.Tensor) -> None:
+        scale: torch.Tensor = self.scale  # type: ignore[assignment]  # a PyroParam reads as its tensor
         with ember.plate("data", len(data)):
-            ember.sample("obs", dist.Normal(0.0, self.scale), obs=data)
+            ember.sample("obs", dist.Normal(0.0, scale), obs=data)
 
 
 def _autoguide_trace(cls: Callable[..., Any]) -> Callable[[], poutine.Trace]:
     def record() -> poutine.Trace:
         guide = cls(model)
         guide(DATA)
-        return poutine.trace(guide).get_trace(DATA)
+        recorded: poutine.Trace = poutine.trace(guide).get_trace(DATA)
+        return recorded
 
     return record
 
