@@ -11,6 +11,7 @@ This module holds no global store: ``ember.poutine.runtime`` owns the single pro
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -55,29 +56,22 @@ class _LeafRef(weakref.ref):  # type: ignore[type-arg]  # weakref.ref[Tensor] ca
 
     Unlike a plain weak reference it pickles and copies, so values and traces holding them
     can be saved without stripping anything from live tensors. A pickled link does not keep
-    its leaf: it loads as a dead reference (calling it gives ``None``), like a weak reference
-    whose leaf is gone; read the param from the store again to get a live one.
+    its leaf: it loads as a callable returning ``None``, like a weak reference whose leaf is
+    gone; read the param from the store again to get a live one.
     """
 
     __slots__ = ()
 
-    def __reduce__(self) -> tuple[Callable[[], _LeafRef], tuple[()]]:
-        return _dead_leaf_ref, ()
+    def __reduce__(self) -> tuple[type[functools.partial[None]], tuple[type[None]]]:
+        # Loads as ``partial(NoneType)``: called, it gives None, like a dead weak reference;
+        # built from builtins only, so a saved store loads where Ember is not installed.
+        return functools.partial, (type(None),)
 
     def __copy__(self) -> _LeafRef:
         return self
 
     def __deepcopy__(self, memo: object) -> _LeafRef:
         return self
-
-
-class _Nothing:
-    pass
-
-
-def _dead_leaf_ref() -> _LeafRef:
-    """A link whose leaf is gone (what a pickled :class:`_LeafRef` loads as)."""
-    return _LeafRef(_Nothing())
 
 
 class StateDict(TypedDict):
@@ -271,9 +265,10 @@ class ParamStoreDict:
             with self._lock:
                 if name not in self._params:
                     init = init_constrained_value() if callable(init_constrained_value) else init_constrained_value
+                    leaf = unconstrain(name, init, constraint)  # first: its errors are Pyro's
                     if _distribution_validation_enabled():
                         _check_init(name, init, constraint)
-                    self._store(name, unconstrain(name, init, constraint), constraint)
+                    self._store(name, leaf, constraint)
                 slot = self._new_slot(name)
         leaf, _, forward = slot
         value = leaf if forward is None else forward(leaf)

@@ -37,6 +37,7 @@ interrupt cut short inside it.
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 from contextlib import contextmanager
@@ -218,6 +219,8 @@ class Messenger:
         Shallow: configuration (``data``, ``trace``, ...) is shared, and each class resets its
         per-run state in ``__enter__`` (or overrides this method to do it here).
         """
+        if not hasattr(self, "__dict__"):  # a subclass with __slots__
+            return copy.copy(self)
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
         return clone

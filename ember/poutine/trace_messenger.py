@@ -4,6 +4,11 @@ Changes step 3 (postprocess) of ``sample`` and ``param`` messages: each is copie
 trace as a node. Because postprocess runs outermost first, a trace records a site before
 messengers inside it finish postprocessing it. As a function wrapper it also records the
 ``_INPUT`` and ``_RETURN`` nodes.
+
+A traced function (:class:`TraceHandler`) records each call into its own copy of the
+messenger, so one traced function may run in many threads and asyncio tasks at once:
+``get_trace`` returns the caller's trace, and ``.trace`` the last finished call's. A
+``TraceMessenger`` entered with ``with`` records into itself: one user at a time.
 """
 
 from __future__ import annotations
