@@ -173,7 +173,7 @@ def test_get_state_and_set_state_match_pyro() -> None:
     ]
     # Pyro strips the live leaves' links to pickle them; Ember leaves them (its links pickle).
     assert all("unconstrained" not in leaf.__dict__ for leaf in pyros._params.values())
-    assert all(leaf.unconstrained() is leaf for name, leaf in ours._params.items() if "unconstrained" in leaf.__dict__)
+    assert all(leaf.__dict__["unconstrained"]() is leaf for leaf in ours._params.values() if "unconstrained" in leaf.__dict__)
     for store in (ours, pyros):
         fresh_real = type(constraints.real)()
         store.set_state({"params": {"x": torch.zeros(1, requires_grad=True)}, "constraints": {"x": fresh_real}})
