@@ -56,9 +56,9 @@ class ELBOModule(torch.nn.Module):
         return self.elbo.differentiable_loss(self.model, self.guide, *args, **kwargs)
 
 
-
 def _is_positive_integer(value: object) -> bool:
     return not isinstance(value, bool) and isinstance(value, numbers.Integral) and int(value) >= 1
+
 
 class ELBO(ABC):
     """Base class of the evidence lower bound estimators used by stochastic variational inference.

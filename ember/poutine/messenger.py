@@ -44,6 +44,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Callable, ClassVar, Generic, Iterator, ParamSpec, TypeVar, cast, overload
 
+import torch
 from typing_extensions import Self
 
 from ember.poutine.message import Message
@@ -68,16 +69,21 @@ def _context_wrap(context: Messenger, fn: Callable[..., _T], *args: Any, **kwarg
         # What one call records lives on its own copy, so one wrapped function may run in
         # many threads and tasks at once (see the module docstring).
         context = context._copy_for_call()
-    stack, dims = _STACK.get(), _PLATE_DIMS.get()
+    stack, dims, grad = _STACK.get(), _PLATE_DIMS.get(), torch.is_grad_enabled()
     try:
         with context:
             return fn(*args, **kwargs)
     finally:
-        # Whatever an interrupt left half-done inside (a messenger's own ``__exit__`` cut
-        # short), the call leaves the stack and the plate dims exactly as it found them.
-        # Two C calls and nothing before them: no bytecode here checks for signals.
-        _STACK.set(stack)
-        _PLATE_DIMS.set(dims if stack else ())
+        # Whatever an interrupt left half-done inside (a messenger's ``__exit__``, or a
+        # ``torch.no_grad()`` exit, cut short), the call leaves the stack, the plate dims and
+        # the grad mode as it found them (see ``runtime.restores_handler_state``).
+        try:
+            _STACK.set(stack)
+        finally:
+            try:
+                torch._C._set_grad_enabled(grad)
+            finally:
+                _PLATE_DIMS.set(dims if stack else ())
 
 
 class _bound_partial(functools.partial[Any]):

@@ -39,9 +39,9 @@ consistent:
 * a plate dim belongs to a plate *object*, and a plate that is not on the stack holds
   nothing: the next allocation reclaims the dims of a run that died;
 * every outermost Ember entry point (a wrapped function's call, ``TraceHandler``'s call,
-  ``SVI.step``; see :func:`restores_handler_state`) saves the stack and dims on entry and
-  restores them in ``finally`` with two C calls, before which no bytecode checks for
-  signals; an outermost call clears the dims;
+  ``SVI.step``; see :func:`restores_handler_state`) saves the stack, the dims and torch's
+  grad mode on entry and restores them in ``finally`` with C calls chained through nested
+  ``finally`` blocks, so no signal check can skip one; an outermost call clears the dims;
 * a param whose creating ``param()`` call failed is removed again, and the store writes
   its maps in an order that leaves it usable when cut short.
 
@@ -408,11 +408,13 @@ _P = ParamSpec("_P")
 
 
 def restores_handler_state(fn: Callable[_P, _T]) -> Callable[_P, _T]:
-    """Make ``fn`` leave the handler stack and plate dims exactly as it found them.
+    """Make ``fn`` leave the handler stack, plate dims and grad mode as it found them.
 
     For Ember's outermost entry points (``SVI.step``): whatever an interrupt cut short inside
-    (a ``with`` block's ``__exit__`` that never ran), the thread's state is restored when the
-    exception leaves ``fn``. An outermost call also drops the dims a dead run left behind.
+    (a ``with`` block's ``__exit__`` that never ran, a ``torch.no_grad()`` left entered), the
+    thread's state is restored when the exception leaves ``fn``. An outermost call also
+    drops the dims a dead run left behind. Wrapped handler calls and ``TraceHandler`` calls
+    do the same inline.
 
     >>> @restores_handler_state
     ... def run() -> tuple[object, ...]:
@@ -423,13 +425,20 @@ def restores_handler_state(fn: Callable[_P, _T]) -> Callable[_P, _T]:
 
     @functools.wraps(fn)
     def restoring(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        stack, dims = _STACK.get(), _PLATE_DIMS.get()
+        stack, dims, grad = _STACK.get(), _PLATE_DIMS.get(), torch.is_grad_enabled()
         try:
             return fn(*args, **kwargs)
         finally:
-            # Two C calls first: no bytecode before them checks for signals.
-            _STACK.set(stack)
-            _PLATE_DIMS.set(dims if stack else ())
+            # C calls only, and nothing before the first checks for signals. CPython checks
+            # right after each call returns, so each step sits in the ``finally`` of the one
+            # before: an interrupt landing between two steps cannot skip the rest.
+            try:
+                _STACK.set(stack)
+            finally:
+                try:
+                    torch._C._set_grad_enabled(grad)
+                finally:
+                    _PLATE_DIMS.set(dims if stack else ())
 
     return restoring
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Generic, ParamSpec, TypeVar
 
+import torch
 from typing_extensions import Self
 
 from ember.poutine.message import Message
@@ -135,7 +136,7 @@ class TraceHandler(BindsAsMethod[_T], Generic[_P, _T]):
         # Each call records into its own copy of the messenger, so one handler may run in
         # many threads and tasks at once; ``self.trace`` is then the last finished call's.
         msngr = self.msngr._copy_for_call()
-        stack, dims = _STACK.get(), _PLATE_DIMS.get()
+        stack, dims, grad = _STACK.get(), _PLATE_DIMS.get(), torch.is_grad_enabled()
         try:
             with msngr:
                 msngr.trace.add_node("_INPUT", name="_INPUT", type="args", args=args, kwargs=kwargs)
@@ -150,11 +151,16 @@ class TraceHandler(BindsAsMethod[_T], Generic[_P, _T]):
                     raise augmented.with_traceback(e.__traceback__) from e
                 msngr.trace.add_node("_RETURN", name="_RETURN", type="return", value=result)
         finally:
-            # Leaves the stack and plate dims as found, even after an interrupt cut a
-            # messenger's ``__exit__`` short (two C calls: no signal check before them).
-            _STACK.set(stack)
-            _PLATE_DIMS.set(dims if stack else ())
-            self.msngr.trace = msngr.trace
+            # Leaves the stack, plate dims and grad mode as found, even after an interrupt cut
+            # an ``__exit__`` short (see ``runtime.restores_handler_state``).
+            try:
+                _STACK.set(stack)
+            finally:
+                try:
+                    torch._C._set_grad_enabled(grad)
+                finally:
+                    _PLATE_DIMS.set(dims if stack else ())
+                    self.msngr.trace = msngr.trace
         return result, msngr
 
     @property

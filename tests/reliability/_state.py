@@ -18,6 +18,7 @@ class State:
     plate_dims: tuple[str | None, ...]
     raw_plate_dims: tuple[object, ...]
     params: tuple[tuple[str, int, str, tuple[float, ...]], ...]
+    grad_enabled: bool
 
 
 def snapshot() -> State:
@@ -31,6 +32,7 @@ def snapshot() -> State:
         tuple(runtime._DIM_ALLOCATOR._stack),
         raw_plate_dims(),
         params,
+        torch.is_grad_enabled(),
     )
 
 

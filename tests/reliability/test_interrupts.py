@@ -7,7 +7,8 @@ after each: an exhaustive, deterministic test of "exception-safe at any bytecode
 *timer* harness sends real interrupts: a timer thread calls :func:`_thread.interrupt_main` after a random delay, so the interrupt
 lands anywhere in a traced run (inside a plate's ``__exit__``, a param's creation, a
 messenger's bookkeeping). After every round: the handler stack is empty, no plate holds a
-dim, the param store's lock is free and every stored param is whole, and a fresh outermost
+dim, torch's grad mode is back on, the param store's lock is free and every stored param is
+whole, and a fresh outermost
 run works and leaves the raw allocator state empty. (Before, an interrupt inside a plate's
 ``__exit__`` left its dim allocated for the rest of the thread: ``duplicate plate``.)
 
@@ -228,6 +229,9 @@ def _sweep(run: Callable[[], object], prepare: Callable[[], None], stride: int =
 def _dirt() -> list[str]:
     """What is left behind right after a round (empty when clean)."""
     problems = []
+    if not torch.is_grad_enabled():
+        problems.append("grad mode left off (a torch.no_grad() exit cut short)")
+        torch.set_grad_enabled(True)
     if runtime.get_stack() != ():
         problems.append(f"stack {runtime.get_stack()}")
     if runtime._DIM_ALLOCATOR._stack:
