@@ -57,8 +57,8 @@ class ConditionMessenger(Messenger):
         traceback: TracebackType | None,
     ) -> None:
         super().__exit__(exc_type, exc_value, traceback)
-        if exc_type is None and self._warn_unused and is_validation_enabled():
-            data = self.data
+        data = self.data
+        if exc_type is None and self._warn_unused and len(self._reached) < len(data) and is_validation_enabled():
             if isinstance(data, Trace):
                 _warn_unused("condition", "data", _unused_trace_sites(data, self._reached))
             else:

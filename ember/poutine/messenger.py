@@ -65,15 +65,28 @@ _Hook = Callable[[Any, Message], None]
 
 
 def _context_wrap(context: Messenger, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    taken = False
     if context._copy_per_call:
-        # What one call records lives on its own copy, so one wrapped function may run in
-        # many threads and tasks at once (see the module docstring).
-        context = context._copy_for_call()
-    stack, dims, grad = _STACK.get(), _PLATE_DIMS.get(), torch.is_grad_enabled()
+        # What one call records lives on a messenger no other call uses at the same time,
+        # so one wrapped function may run in many threads and tasks at once.
+        context, taken = context._take_for_call()
+    stack = _STACK.get()
+    if stack:
+        # Nested: if an interrupt cuts an ``__exit__`` short in here, the enclosing
+        # messengers' exits and the outermost call below repair the state.
+        try:
+            with context:
+                return fn(*args, **kwargs)
+        finally:
+            if taken:
+                context._idle.append(True)
+    dims, grad = _PLATE_DIMS.get(), torch.is_grad_enabled()
     try:
         with context:
             return fn(*args, **kwargs)
     finally:
+        if taken:
+            context._idle.append(True)
         # Whatever an interrupt left half-done inside (a messenger's ``__exit__``, or a
         # ``torch.no_grad()`` exit, cut short), the call leaves the stack, the plate dims and
         # the grad mode as it found them (see ``runtime.restores_handler_state``).
@@ -83,7 +96,7 @@ def _context_wrap(context: Messenger, fn: Callable[..., _T], *args: Any, **kwarg
             try:
                 torch._C._set_grad_enabled(grad)
             finally:
-                _PLATE_DIMS.set(dims if stack else ())
+                _PLATE_DIMS.set(())  # an outermost call: nothing outside holds a dim
 
 
 class _bound_partial(functools.partial[Any]):
@@ -219,6 +232,12 @@ class Messenger:
         functools.update_wrapper(wrapper, fn, updated=())
         return wrapper
 
+    def __init__(self) -> None:
+        super().__init__()  # cooperative: a messenger may also be a torch.nn.Module
+        # A one-token pool: the call that pops the token runs this instance itself, a call
+        # arriving while it is out runs a copy (``list.pop`` and ``append`` are atomic).
+        self._idle = [True]
+
     def _copy_for_call(self) -> Self:
         """A copy that one call of a wrapped function runs under (when ``_copy_per_call``).
 
@@ -229,7 +248,25 @@ class Messenger:
             return copy.copy(self)
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
+        clone._idle = []  # a copy serves one call only
         return clone
+
+    def _take_for_call(self) -> tuple[Self, bool]:
+        """This instance if no other call is using it, else a copy; and whether it was taken.
+
+        A taken instance must be handed back with ``self._idle.append(True)``. Running the
+        instance itself when it is free keeps the common single-threaded call as cheap as
+        Pyro's; only concurrent (or recursive) calls pay for a copy.
+        """
+        idle = getattr(self, "_idle", None)
+        if idle:
+            try:
+                idle.pop()
+            except IndexError:  # another thread took it between the check and the pop
+                pass
+            else:
+                return self, True
+        return self._copy_for_call(), False
 
     def _process_message(self, msg: Message) -> None:
         hook = self._process_hooks.get(msg["type"])

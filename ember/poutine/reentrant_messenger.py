@@ -23,12 +23,15 @@ class ReentrantMessenger(Messenger):
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self._ref_count = 0
         self._call_origin: ReentrantMessenger | None = None
 
     def _copy_for_call(self) -> Self:
-        # A recursive call finds the copy its outermost call installed.
+        # A recursive call finds what its outermost call installed: this instance or a copy.
         for frame in reversed(_STACK.get()):
+            if frame is self:
+                return self
             if isinstance(frame, ReentrantMessenger) and frame._call_origin is self:
                 return frame  # type: ignore[return-value]  # a copy of self, so of type Self
         clone = super()._copy_for_call()

@@ -66,9 +66,9 @@ class ReplayMessenger(Messenger):
     ) -> None:
         super().__exit__(exc_type, exc_value, traceback)
         if exc_type is None and self._warn_unused and is_validation_enabled():
-            if self.trace is not None:
+            if self.trace is not None and self.trace.nodes:
                 _warn_unused("replay", "a trace", _unused_trace_sites(self.trace, self._reached))
-            if self.params is not None:
+            if self.params:
                 _warn_unused("replay", "params", set(self.params) - self._reached)
 
     def _pyro_sample(self, msg: Message) -> None:

@@ -128,14 +128,16 @@ class TraceHandler(BindsAsMethod[_T], Generic[_P, _T]):
     def __init__(self, msngr: TraceMessenger, fn: Callable[_P, _T]) -> None:
         self.fn = fn
         self.msngr = msngr
+        self._last_trace: Trace | None = None
 
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         return self._run(args, kwargs)[0]
 
-    def _run(self, args: Any, kwargs: Any) -> tuple[_T, TraceMessenger]:
-        # Each call records into its own copy of the messenger, so one handler may run in
-        # many threads and tasks at once; ``self.trace`` is then the last finished call's.
-        msngr = self.msngr._copy_for_call()
+    def _run(self, args: Any, kwargs: Any) -> tuple[_T, Trace]:
+        # Each call records into a messenger no other call uses meanwhile (the shared one when
+        # it is free, else a copy), so one handler may run in many threads and tasks at once.
+        # Nothing here writes to the shared messenger: another call may be recording in it.
+        msngr, taken = self.msngr._take_for_call()
         stack, dims, grad = _STACK.get(), _PLATE_DIMS.get(), torch.is_grad_enabled()
         try:
             with msngr:
@@ -160,14 +162,16 @@ class TraceHandler(BindsAsMethod[_T], Generic[_P, _T]):
                     torch._C._set_grad_enabled(grad)
                 finally:
                     _PLATE_DIMS.set(dims if stack else ())
-                    self.msngr.trace = msngr.trace
-        return result, msngr
+                    recorded = self._last_trace = msngr.trace  # read before the messenger is handed back
+                    if taken:
+                        msngr._idle.append(True)
+        return result, recorded
 
     @property
     def trace(self) -> Trace:
         """The trace of the last call to finish (per call: use :meth:`get_trace`)."""
-        return self.msngr.trace
+        return self.msngr.trace if self._last_trace is None else self._last_trace
 
     def get_trace(self, *args: _P.args, **kwargs: _P.kwargs) -> Trace:
         """Run the function and return a copy of its trace (this call's, whatever other threads do)."""
-        return self._run(args, kwargs)[1].get_trace()
+        return self._run(args, kwargs)[1].copy()
