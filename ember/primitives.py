@@ -86,7 +86,15 @@ def param(
     if not _STACK.get():
         return _PYRO_PARAM_STORE.get_param(name, init_tensor, constraint, event_dim)
     args = (name,) if init_tensor is None else (name, init_tensor)
-    value: torch.Tensor = _param(*args, constraint=constraint, event_dim=event_dim, name=name)
+    new = name not in _PYRO_PARAM_STORE
+    try:
+        value: torch.Tensor = _param(*args, constraint=constraint, event_dim=event_dim, name=name)
+    except BaseException:
+        # A param created by a call that then failed (a handler rejected its shape, say)
+        # must not stay behind: the next run would silently start from it.
+        if new and name in _PYRO_PARAM_STORE:
+            _PYRO_PARAM_STORE._discard(name)
+        raise
     return value
 
 
@@ -151,9 +159,12 @@ def sample(
 
 
 def _masked_observe(name: str, fn: Any, obs: Any, obs_mask: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-    with mask(mask=obs_mask):
+    observed_mask, unobserved_mask = mask(mask=obs_mask), mask(mask=~obs_mask)
+    # The shape check below raises Pyro's error for a bad obs_mask, so the masks skip theirs.
+    observed_mask._check_shape = unobserved_mask._check_shape = False
+    with observed_mask:
         observed = sample(f"{name}_observed", fn, *args, obs=obs, **kwargs)
-    with mask(mask=~obs_mask):
+    with unobserved_mask:
         unobserved = sample(f"{name}_unobserved", fn, *args, **kwargs)
     event_dim: int = fn.event_dim
     batch_mask = obs_mask.reshape(obs_mask.shape + (1,) * event_dim)

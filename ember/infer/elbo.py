@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import numbers
 import warnings
 import weakref
 from abc import ABC, abstractmethod
@@ -53,6 +54,10 @@ class ELBOModule(torch.nn.Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         return self.elbo.differentiable_loss(self.model, self.guide, *args, **kwargs)
+
+
+def _is_positive_integer(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and int(value) >= 1
 
 
 class ELBO(ABC):
@@ -102,6 +107,9 @@ class ELBO(ABC):
             warn_at_caller("max_iarange_nesting is deprecated; use max_plate_nesting instead", DeprecationWarning)
             max_plate_nesting = max_iarange_nesting
         self.max_plate_nesting = max_plate_nesting
+        if not _is_positive_integer(num_particles):
+            # Beyond Pyro, which accepts 0 and then returns a loss of 0.0 with no gradient.
+            raise ValueError(f"num_particles must be a positive integer, got {num_particles!r}")
         self.num_particles = num_particles
         self.vectorize_particles = vectorize_particles
         self.retain_graph = retain_graph

@@ -19,6 +19,7 @@ from ember.infer.elbo import ELBO
 from ember.infer.util import is_validation_enabled, zero_grads
 from ember.optim.optim import PyroOptim
 from ember.poutine.handlers import block, replay, trace
+from ember.poutine.runtime import restores_handler_state
 from ember.primitives import get_param_store
 from ember._util import warn_at_caller
 
@@ -165,6 +166,7 @@ class SVI(TracePosterior):
             model_trace = trace(replay(self.model, trace=guide_trace)).get_trace(*args, **kwargs)
             yield model_trace, 1.0
 
+    @restores_handler_state
     def evaluate_loss(self, *args: Any, **kwargs: Any) -> float:
         """The loss, without gradients, as a float.
 
@@ -175,6 +177,7 @@ class SVI(TracePosterior):
             value: float = _item(self.loss(self.model, self.guide, *args, **kwargs))
             return value
 
+    @restores_handler_state
     def step(self, *args: Any, **kwargs: Any) -> float:
         """Take one gradient step; returns the loss as a float.
 

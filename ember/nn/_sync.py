@@ -6,13 +6,13 @@ the very same ``nn.Parameter`` leaf; these helpers do that under the store's loc
 
 from __future__ import annotations
 
-import weakref
 from types import TracebackType
 from typing import Any, Callable, cast
 
 import torch
 from torch.distributions import constraints, transform_to
 
+from ember.params.param_store import _LeafRef
 from ember.poutine.runtime import _PYRO_PARAM_STORE
 
 __all__: list[str] = []
@@ -43,7 +43,7 @@ def _check_constraint(name: str, constraint: constraints.Constraint) -> None:
 
 def _constrain(unconstrained: torch.Tensor, constraint: constraints.Constraint) -> torch.Tensor:
     value = cast(_Transform, transform_to(constraint))(unconstrained)
-    setattr(value, "unconstrained", weakref.ref(unconstrained))
+    setattr(value, "unconstrained", _LeafRef(unconstrained))  # picklable, unlike weakref.ref
     return value
 
 

@@ -11,6 +11,7 @@ This module holds no global store: ``ember.poutine.runtime`` owns the single pro
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -32,6 +33,7 @@ from ._names import (
 )
 from ._transforms import TensorMap, forward_map, unconstrain
 from ember._util import warn_at_caller
+from ember.distributions.util import is_validation_enabled as _distribution_validation_enabled
 
 __all__ = [
     "ParamStoreDict",
@@ -49,11 +51,68 @@ InitValue: TypeAlias = torch.Tensor | Callable[[], torch.Tensor]
 _Slot: TypeAlias = tuple[torch.Tensor, Constraint, TensorMap | None]
 
 
+class _LeafRef(weakref.ref):  # type: ignore[type-arg]  # weakref.ref[Tensor] cannot be subclassed at runtime
+    """The ``.unconstrained`` link of a value read from the store: a weak reference to its leaf.
+
+    Unlike a plain weak reference it pickles and copies, so values and traces holding them
+    can be saved without stripping anything from live tensors. A pickled link does not keep
+    its leaf: it loads as a callable returning ``None``, like a weak reference whose leaf is
+    gone; read the param from the store again to get a live one.
+    """
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[type[functools.partial[None]], tuple[type[None]]]:
+        # Loads as ``partial(NoneType)``: called, it gives None, like a dead weak reference;
+        # built from builtins only, so a saved store loads where Ember is not installed.
+        return functools.partial, (type(None),)
+
+    def __copy__(self) -> _LeafRef:
+        return self
+
+    def __deepcopy__(self, memo: object) -> _LeafRef:
+        return self
+
+
 class StateDict(TypedDict):
     """What :meth:`ParamStoreDict.get_state` returns and :meth:`ParamStoreDict.set_state` takes."""
 
     params: dict[str, torch.Tensor]
     constraints: dict[str, Constraint]
+
+
+def _check_init(name: str, init: object, constraint: Constraint) -> None:
+    """Reject an initial value outside its constraint (Pyro stores NaN or renormalises silently).
+
+    :raises ValueError: naming the param, the constraint and the value.
+    """
+    if not isinstance(init, torch.Tensor) or constraint is constraints.real:
+        # A non-tensor: ``unconstrain`` rejects it with Pyro's error type. ``real``: NaN inits
+        # are how programs test NaN handling, and nothing else can violate it.
+        return
+    try:
+        with torch.no_grad():
+            check = cast(Callable[[torch.Tensor], torch.Tensor], constraint.check)  # torch leaves it unannotated
+            ok = bool(check(init).all())
+            if not ok and isinstance(constraint, type(constraints.simplex)):
+                # Positive weights off the simplex are normalised, as in Pyro (the pyroapi
+                # conformance suite relies on it); only weights that cannot be are rejected.
+                normalisable = bool((init >= 0).all() and init.isfinite().all() and (init.sum(-1) > 0).all())
+                if normalisable:
+                    warn_at_caller(
+                        f"param {name!r}: initial value {_shown(init)} is not on the simplex; "
+                        "it is normalised to sum to 1"
+                    )
+                    return
+    except (ValueError, NotImplementedError, RuntimeError, TypeError):
+        return  # a dependent constraint, or one that cannot check this value: nothing to say
+    if not ok:
+        raise ValueError(f"param {name!r}: initial value violates its constraint {constraint}: {_shown(init)}")
+
+
+def _shown(value: torch.Tensor) -> str:
+    text = repr(value.detach())
+    return text if len(text) <= 300 else text[:300] + "..."
 
 
 class ParamStoreDict:
@@ -118,7 +177,7 @@ class ParamStoreDict:
             slot = self._new_slot(name)
         leaf, _, forward = slot
         value = leaf if forward is None else forward(leaf)
-        setattr(value, "unconstrained", weakref.ref(leaf))
+        setattr(value, "unconstrained", _LeafRef(leaf))
         return value
 
     def __setitem__(self, name: str, new_constrained_value: torch.Tensor) -> None:
@@ -137,6 +196,12 @@ class ParamStoreDict:
             self._drop_reverse_entry(leaf, name)
             self._constraints.pop(name, None)
             self._slots.pop(name, None)
+
+    def _discard(self, name: str) -> None:
+        """Remove ``name`` if present (rolls back a param whose creating call failed)."""
+        with self._lock:
+            if name in self._params:
+                del self[name]
 
     def __contains__(self, name: object) -> bool:
         return name in self._params
@@ -200,11 +265,14 @@ class ParamStoreDict:
             with self._lock:
                 if name not in self._params:
                     init = init_constrained_value() if callable(init_constrained_value) else init_constrained_value
-                    self._store(name, unconstrain(name, init, constraint), constraint)
+                    leaf = unconstrain(name, init, constraint)  # first: its errors are Pyro's
+                    if _distribution_validation_enabled():
+                        _check_init(name, init, constraint)
+                    self._store(name, leaf, constraint)
                 slot = self._new_slot(name)
         leaf, _, forward = slot
         value = leaf if forward is None else forward(leaf)
-        setattr(value, "unconstrained", weakref.ref(leaf))
+        setattr(value, "unconstrained", _LeafRef(leaf))
         return value
 
     # -- Pyro's older interface -------------------------------------------------------------
@@ -271,13 +339,11 @@ class ParamStoreDict:
     def get_state(self) -> StateDict:
         """Return shallow copies of the name -> leaf and name -> constraint maps.
 
-        The leaves' ``unconstrained`` weak references are removed so the state pickles.
+        Nothing in the store or on its tensors changes (Pyro strips ``.unconstrained`` from the
+        live leaves, which breaks values read before a save); the links pickle as they are.
         """
         with self._lock:
-            params = self._params.copy()
-            for leaf in params.values():
-                leaf.__dict__.pop("unconstrained", None)
-            return {"params": params, "constraints": self._constraints.copy()}
+            return {"params": self._params.copy(), "constraints": self._constraints.copy()}
 
     def set_state(self, state: StateDict) -> None:
         """Merge a state from :meth:`get_state` into the store (existing names are replaced).
@@ -378,12 +444,14 @@ class ParamStoreDict:
             return slot
 
     def _store(self, name: str, leaf: torch.Tensor, constraint: Constraint) -> None:
+        # Ordered so that an interrupt at any point leaves a usable store: the reverse entry
+        # and the constraint come first, the name -> leaf entry (what reads check) last.
         old = self._params.get(name)
+        self._param_to_name[leaf] = name
         self._constraints[name] = constraint
         self._params[name] = leaf
         if old is not None and old is not leaf:
             self._drop_reverse_entry(old, name)
-        self._param_to_name[leaf] = name
 
     def _drop_reverse_entry(self, leaf: torch.Tensor, name: str) -> None:
         # Only if it still points here: one leaf may be stored under several names.

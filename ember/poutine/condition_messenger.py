@@ -2,15 +2,25 @@
 
 Changes step 1 of ``sample`` messages named in ``data``: the value is set and the site is
 observed (unless the given value is ``None``, which leaves it latent).
+
+Beyond Pyro: with validation on, a use of ``condition`` (one ``with`` block or one call of
+the wrapped function) that ends normally without reaching some names in ``data`` warns
+once, listing them. Each call of a wrapped function records what it reached on its own
+copy of the messenger, so one conditioned model may run in many threads at once.
 """
 
 from __future__ import annotations
 
+from types import TracebackType
 from typing import Any, Mapping
+
+from typing_extensions import Self
 
 from ember.poutine.message import Message
 from ember.poutine.messenger import Messenger
+from ember.poutine.runtime import is_validation_enabled
 from ember.poutine.trace_struct import Trace
+from ember.poutine.util import _created_by_user, _unused_trace_sites, _warn_unused
 
 __all__ = ["ConditionMessenger"]
 
@@ -28,15 +38,38 @@ class ConditionMessenger(Messenger):
     tensor(2.)
     """
 
+    _copy_per_call = True
+
     def __init__(self, data: Mapping[str, Any] | Trace) -> None:
         super().__init__()
         self.data = data
+        self._warn_unused = _created_by_user()
+        self._reached: set[str] = set()
+
+    def __enter__(self) -> Self:
+        self._reached = set()
+        return super().__enter__()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        super().__exit__(exc_type, exc_value, traceback)
+        data = self.data
+        if exc_type is None and self._warn_unused and len(self._reached) < len(data) and is_validation_enabled():
+            if isinstance(data, Trace):
+                _warn_unused("condition", "data", _unused_trace_sites(data, self._reached))
+            else:
+                _warn_unused("condition", "data", set(data) - self._reached)
 
     def _pyro_sample(self, msg: Message) -> None:
         name = msg["name"]
         data = self.data
         if name not in data:
             return
+        self._reached.add(name or "")
         if isinstance(data, Trace):
             msg["value"] = data.nodes[name or ""]["value"]
         else:

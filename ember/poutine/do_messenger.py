@@ -6,18 +6,24 @@ through the whole handler stack under the original name, so that handlers see a 
 ordinary site. The original message is then renamed ``<name>__CF``, given the intervention
 as an observed value, and stopped: messengers outside ``do`` never see it, while the program
 continues with the intervened value.
+
+Beyond Pyro: with validation on, a use that ends normally without reaching some names in
+``data`` (with a value other than ``None``) warns once, listing them.
 """
 
 from __future__ import annotations
 
 import numbers
+from types import TracebackType
 from typing import Mapping
 
 import torch
+from typing_extensions import Self
 
 from ember.poutine.message import Message
 from ember.poutine.messenger import Messenger
-from ember.poutine.runtime import apply_stack
+from ember.poutine.runtime import apply_stack, is_validation_enabled
+from ember.poutine.util import _created_by_user, _warn_unused
 from ember._util import warn_at_caller
 
 __all__ = ["DoMessenger"]
@@ -66,11 +72,35 @@ class DoMessenger(Messenger):
     (tensor(5.), False)
     """
 
+    _copy_per_call = True
+
     def __init__(self, data: Mapping[str, torch.Tensor | float | None]) -> None:
         super().__init__()
         self.data = data
         # Sites whose fresh copy this messenger is sending through the stack right now.
         self._splitting: set[str] = set()
+        self._warn_unused = _created_by_user()
+        self._reached: set[str] = set()
+
+    def _copy_for_call(self) -> Self:
+        clone = super()._copy_for_call()
+        clone._splitting = set()
+        return clone
+
+    def __enter__(self) -> Self:
+        self._reached = set()
+        return super().__enter__()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        super().__exit__(exc_type, exc_value, traceback)
+        if exc_type is None and self._warn_unused and is_validation_enabled():
+            wanted = {name for name, value in self.data.items() if value is not None}
+            _warn_unused("do", "data", wanted - self._reached)
 
     @property
     def _intervener_id(self) -> str:
@@ -87,6 +117,7 @@ class DoMessenger(Messenger):
         intervention = self.data.get(name)
         if intervention is None:
             return
+        self._reached.add(name)
         value = _as_tensor(name, intervention)
         if previous_id is not None:
             # The text (missing space included) is Pyro's.

@@ -22,11 +22,13 @@ from ember.distributions.torch_discrete import Categorical
 from ember.distributions.torch_distribution import TorchDistributionMixin
 from ember.poutine.message import Message
 from ember.poutine.messenger import Messenger
-from ember.poutine.runtime import _ENUM_ALLOCATOR
+from ember.poutine.runtime import _ENUM_ALLOCATOR, is_validation_enabled
 
 __all__ = ["EnumMessenger", "enumerate_site"]
 
 _CATEGORICAL_SUPPORT = "_pyro_categorical_support"
+# The values of ``infer["enumerate"]`` Pyro understands (those ``config_enumerate`` accepts).
+_STRATEGIES = frozenset({"parallel", "sequential", "flat"})
 
 
 def _diagonal_ancestors(size: int, num_samples: int, device: torch.device) -> torch.Tensor:
@@ -138,6 +140,8 @@ class EnumMessenger(Messenger):
     tensor([0., 1.])
     """
 
+    _copy_per_call = True  # per-run state: each call of a wrapped function gets a copy
+
     def __init__(self, first_available_dim: int | None = None) -> None:
         assert first_available_dim is None or first_available_dim < 0, first_available_dim
         super().__init__()
@@ -175,7 +179,14 @@ class EnumMessenger(Messenger):
                     param_dims.update(self._value_dims.get(upstream, {}))
             self._markov_depths[name] = infer.get("_markov_depth", 0)
         self._param_dims[name] = param_dims
-        if msg["is_observed"] or infer.get("enumerate") != "parallel":
+        strategy = infer.get("enumerate")
+        if strategy is not None and strategy not in _STRATEGIES and is_validation_enabled():
+            # Beyond Pyro, which samples such a site silently instead of enumerating it.
+            raise ValueError(
+                f"sample site {name!r}: unknown enumeration strategy infer={{'enumerate': {strategy!r}}}; "
+                "expected 'parallel', 'sequential', 'flat' or None"
+            )
+        if msg["is_observed"] or strategy != "parallel":
             return
 
         value = enumerate_site(msg)

@@ -43,6 +43,8 @@ class EqualizeMessenger(Messenger):
     True
     """
 
+    _copy_per_call = True  # per-run state: each call of a wrapped function gets a copy
+
     def __init__(self, sites: str | Sequence[str], type: str = "sample", keep_dist: bool = False) -> None:
         super().__init__()
         self.sites: list[str] = [sites] if isinstance(sites, str) else list(sites)

@@ -85,7 +85,9 @@ def _handler_signature(messenger_cls: Callable[..., Any]) -> inspect.Signature:
     default too (a signature cannot put a required parameter after an optional one).
     """
     try:
-        own = list(inspect.signature(messenger_cls).parameters.values())
+        # The __init__'s parameters: a messenger may define a pass-through __new__.
+        init = getattr(messenger_cls, "__init__", messenger_cls)
+        own = list(inspect.signature(init).parameters.values())[1:]
     except (TypeError, ValueError):  # a builtin or C-level __init__: no introspectable signature
         own = [
             inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL),

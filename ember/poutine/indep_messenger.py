@@ -14,7 +14,7 @@ from typing_extensions import Self
 
 from ember.poutine.message import CondIndepStackFrame, Message
 from ember.poutine.messenger import Messenger
-from ember.poutine.runtime import _DIM_ALLOCATOR
+from ember.poutine.runtime import _DIM_ALLOCATOR, value_error_like
 
 __all__ = ["CondIndepStackFrame", "IndepMessenger"]
 
@@ -35,7 +35,7 @@ class IndepMessenger(Messenger):
     def __init__(self, name: str, size: int, dim: int | None = None, device: str | torch.device | None = None) -> None:
         # Tracing state first: under the JIT ``size`` is a tensor, and its truth value warns.
         if not torch._C._get_tracing_state() and size == 0:
-            raise ZeroDivisionError("size cannot be zero")
+            raise value_error_like(ZeroDivisionError, f"size cannot be zero (plate {name!r})")
         super().__init__()
         self._vectorized: bool | None = True if dim is not None else None
         self._indices: torch.Tensor | None = None
@@ -52,7 +52,7 @@ class IndepMessenger(Messenger):
     def __enter__(self) -> Self:
         if self._vectorized is not False:
             self._vectorized = True
-            self.dim = _DIM_ALLOCATOR.allocate(self.name, self.dim)
+            self.dim = _DIM_ALLOCATOR.allocate(self.name, self.dim, self)
         try:
             return super().__enter__()
         except BaseException:
@@ -60,12 +60,16 @@ class IndepMessenger(Messenger):
             raise
 
     def __exit__(self, *args: Any) -> None:
-        self._free_dim()
-        super().__exit__(*args)
+        # Leave the stack first: a dim whose plate is off the stack counts as free, so an
+        # interrupt between the two steps leaves nothing allocated.
+        try:
+            super().__exit__(*args)
+        finally:
+            self._free_dim()
 
     def _free_dim(self) -> None:
         if self._vectorized is True and self.dim is not None:
-            _DIM_ALLOCATOR.free(self.name, self.dim)
+            _DIM_ALLOCATOR.free(self.name, self.dim, self)
 
     def __iter__(self) -> Iterator[Any]:
         if self._vectorized is True or self.dim is not None:

@@ -38,6 +38,8 @@ class LiftMessenger(Messenger):
     'sample'
     """
 
+    _copy_per_call = True  # per-run state: each call of a wrapped function gets a copy
+
     def __init__(self, prior: Prior) -> None:
         super().__init__()
         self.prior = prior

@@ -52,6 +52,8 @@ class MarkovMessenger(ReentrantMessenger):
     {'x1': 1}
     """
 
+    _copy_per_call = True
+
     def __init__(self, history: int = 1, keep: bool = False, dim: int | None = None, name: str | None = None) -> None:
         assert history >= 0, f"markov history must be >= 0, got {history}"
         if dim is not None:
@@ -87,11 +89,17 @@ class MarkovMessenger(ReentrantMessenger):
                 contexts.enter_context(self)
                 yield item
 
+    def _fresh_run(self) -> None:
+        # A new list (not cleared in place): a per-call copy must not share the original's.
+        self._stack = [set(sites) for sites in self._stack] if self.keep else []
+        self._pos = -1
+
     def __enter__(self) -> Self:
+        super().__enter__()
         self._pos += 1
         if len(self._stack) <= self._pos:
             self._stack.append(set())
-        return super().__enter__()
+        return self
 
     def __exit__(
         self,
@@ -99,10 +107,12 @@ class MarkovMessenger(ReentrantMessenger):
         exc_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if not self.keep:
-            self._stack.pop()
-        self._pos -= 1
-        super().__exit__(exc_type, exc_value, traceback)
+        try:
+            if not self.keep and self._stack:
+                self._stack.pop()
+            self._pos -= 1
+        finally:
+            super().__exit__(exc_type, exc_value, traceback)
 
     def _pyro_sample(self, msg: Message) -> None:
         if msg["done"] or site_is_subsample(msg):

@@ -7,11 +7,37 @@ into tables once, when the class is created, so the runtime looks a hook up in a
 instead of formatting a name and calling ``getattr`` for every message at every frame.
 Overriding ``_process_message`` or ``_postprocess_message`` still works and then sees every
 message type, as in Pyro.
+
+Sharing handler objects across threads and tasks
+================================================
+The handler stack is per thread and per asyncio task (see :mod:`ember.poutine.runtime`), so
+what matters is which *objects* may be used by many of them at once:
+
+* **Wrapped functions are shareable.** ``trace(model)``, ``condition(model, data)``,
+  ``trace(condition(model, ...))``, ``replay``, ``substitute``, ``do``, ``lift``, ``enum``,
+  ``collapse``, ``equalize``, ``reparam``, ``markov`` and the stateless handlers (``block``,
+  ``scale``, ``mask``, ``infer_config``, ``uncondition``, ``escape``, ``broadcast``): each
+  call of the wrapped function runs a fresh copy of the messengers that record per-run state
+  (``_copy_per_call``), so a module-level ``trace(condition(model))`` may serve many
+  threads. ``TraceHandler.get_trace`` returns the calling thread's own trace; the shared
+  ``.trace`` attribute holds whichever call finished last.
+* **Messenger instances used with ``with`` are not.** ``with tracer:`` records into
+  ``tracer`` itself: enter one instance in one thread or task at a time (create one per
+  use, as ``with poutine.trace() as tr:`` does). The same holds for plate objects, a
+  ``markov`` instance iterated by hand, and a user's own messenger subclasses (which keep
+  Pyro's behaviour: their wrapped calls run the instance itself).
+* **Shared configuration must not be mutated** while calls run: the ``data`` dict of a
+  ``condition``, the trace given to ``replay``, reparameterizer objects.
+* The **param store** is process-global and locks its own mutations; ``seed`` reseeds
+  torch's process-global generator (see :mod:`ember.poutine.seed_messenger`).
+
+A wrapped call also restores the handler stack and plate dims when it ends, whatever an
+interrupt cut short inside it.
 """
 
 from __future__ import annotations
 
-
+import copy
 import functools
 import inspect
 import reprlib
@@ -19,10 +45,11 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Callable, ClassVar, Generic, Iterator, ParamSpec, TypeVar, cast, overload
 
+import torch
 from typing_extensions import Self
 
 from ember.poutine.message import Message
-from ember.poutine.runtime import _STACK, _Frame
+from ember.poutine.runtime import _PLATE_DIMS, _STACK, _Frame
 
 __all__ = [
     "BindsAsMethod",
@@ -39,8 +66,38 @@ _Hook = Callable[[Any, Message], None]
 
 
 def _context_wrap(context: Messenger, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-    with context:
-        return fn(*args, **kwargs)
+    taken = False
+    if context._copy_per_call:
+        # What one call records lives on a messenger no other call uses at the same time,
+        # so one wrapped function may run in many threads and tasks at once.
+        context, taken = context._take_for_call()
+    stack = _STACK.get()
+    if stack:
+        # Nested: if an interrupt cuts an ``__exit__`` short in here, the enclosing
+        # messengers' exits and the outermost call below repair the state.
+        try:
+            with context:
+                return fn(*args, **kwargs)
+        finally:
+            if taken:
+                context._idle.append(True)
+    grad = torch.is_grad_enabled()
+    try:
+        with context:
+            return fn(*args, **kwargs)
+    finally:
+        if taken:
+            context._idle.append(True)
+        # Whatever an interrupt left half-done inside (a messenger's ``__exit__``, or a
+        # ``torch.no_grad()`` exit, cut short), the call leaves the stack, the plate dims and
+        # the grad mode as it found them (see ``runtime.restores_handler_state``).
+        try:
+            _STACK.set(stack)
+        finally:
+            try:
+                torch._C._set_grad_enabled(grad)
+            finally:
+                _PLATE_DIMS.set(())  # an outermost call: nothing outside holds a dim
 
 
 class _bound_partial(functools.partial[Any]):
@@ -113,6 +170,9 @@ class Messenger:
     _postprocess_hooks: ClassVar[dict[str, _Hook]] = {}
     _process_table: ClassVar[dict[str, _Hook] | None] = {}
     _postprocess_table: ClassVar[dict[str, _Hook] | None] = {}
+    # Messengers that keep per-run state set this: each call of a function they wrap then
+    # runs a fresh copy (:meth:`_copy_for_call`), so a wrapped function is shareable.
+    _copy_per_call: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -144,9 +204,9 @@ class Messenger:
         """The class and its settings: each ``__init__`` parameter kept as an attribute."""
         settings = []
         try:
-            parameters = inspect.signature(type(self)).parameters.values()
+            parameters = list(inspect.signature(type(self).__init__).parameters.values())[1:]
         except (TypeError, ValueError):  # an __init__ without an introspectable signature
-            parameters = ()  # type: ignore[assignment]  # an empty view of parameters
+            parameters = []
         for parameter in parameters:
             if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
                 continue
@@ -170,11 +230,11 @@ class Messenger:
         traceback: TracebackType | None,
     ) -> None:
         stack = _STACK.get()
-        if exc_type is None:
-            if not stack or stack[-1] is not self:
-                raise ValueError("This Messenger is not on the bottom of the stack")
+        if stack and stack[-1] is self:
             _STACK.set(stack[:-1])
             return
+        if exc_type is None:
+            raise ValueError("This Messenger is not on the bottom of the stack")
         # On an exception, drop this messenger and everything entered after it, so the
         # stack is as it was before ``__enter__`` whatever depth the error came from.
         for index, frame in enumerate(stack):
@@ -188,6 +248,42 @@ class Messenger:
         wrapper = _bound_partial(_context_wrap, self, fn)
         functools.update_wrapper(wrapper, fn, updated=())
         return wrapper
+
+    def __init__(self) -> None:
+        super().__init__()  # cooperative: a messenger may also be a torch.nn.Module
+        # A one-token pool: the call that pops the token runs this instance itself, a call
+        # arriving while it is out runs a copy (``list.pop`` and ``append`` are atomic).
+        self._idle = [True]
+
+    def _copy_for_call(self) -> Self:
+        """A copy that one call of a wrapped function runs under (when ``_copy_per_call``).
+
+        Shallow: configuration (``data``, ``trace``, ...) is shared, and each class resets its
+        per-run state in ``__enter__`` (or overrides this method to do it here).
+        """
+        if not hasattr(self, "__dict__"):  # a subclass with __slots__
+            return copy.copy(self)
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone._idle = []  # a copy serves one call only
+        return clone
+
+    def _take_for_call(self) -> tuple[Self, bool]:
+        """This instance if no other call is using it, else a copy; and whether it was taken.
+
+        A taken instance must be handed back with ``self._idle.append(True)``. Running the
+        instance itself when it is free keeps the common single-threaded call as cheap as
+        Pyro's; only concurrent (or recursive) calls pay for a copy.
+        """
+        idle = getattr(self, "_idle", None)
+        if idle:
+            try:
+                idle.pop()
+            except IndexError:  # another thread took it between the check and the pop
+                pass
+            else:
+                return self, True
+        return self._copy_for_call(), False
 
     def _process_message(self, msg: Message) -> None:
         hook = self._process_hooks.get(msg["type"])
@@ -253,6 +349,8 @@ def block_messengers(predicate: Callable[[Messenger], bool]) -> Iterator[list[Me
         if isinstance(frame, Messenger) and predicate(frame):
             blocked.append(frame)
             placeholder = Messenger()
+            # The hidden messenger still holds what it allocated (a plate keeps its dim).
+            placeholder._hidden_frame = frame  # type: ignore[attr-defined]  # read by runtime._live_frames
             swapped[id(placeholder)] = frame
             new_stack.append(placeholder)
         else:

@@ -21,7 +21,7 @@ import torch
 
 from ember.poutine.message import Message
 from ember.poutine.messenger import BindsAsMethod, Messenger
-from ember.poutine.runtime import effectful
+from ember.poutine.runtime import _STACK, effectful
 from ember.poutine.util import site_is_subsample
 from ember._util import warn_at_caller
 
@@ -92,6 +92,8 @@ class ReparamMessenger(Messenger):
     >>> list(tr.nodes), tr.nodes["x"]["is_observed"]
     (['_INPUT', 'x_decentered', 'x', '_RETURN'], True)
     """
+
+    _copy_per_call = True  # per-run state: each call of a wrapped function gets a copy
 
     def __init__(self, config: ReparamConfig) -> None:
         super().__init__()
@@ -169,10 +171,13 @@ class ReparamHandler(BindsAsMethod[_T], Generic[_P, _T]):
         self.fn = fn
 
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        self.msngr._args_kwargs = (args, kwargs)
+        # A copy per call holds this call's arguments, so the handler is shareable.
+        msngr = self.msngr._copy_for_call()
+        msngr._args_kwargs = (args, kwargs)
+        stack = _STACK.get()
         try:
-            with self.msngr:
+            with msngr:
                 return self.fn(*args, **kwargs)
         finally:
-            self.msngr._args_kwargs = None
+            _STACK.set(stack)  # restores the stack even if ``__exit__`` was interrupted
 

@@ -3,17 +3,25 @@
 Changes step 1 of unobserved ``sample`` messages whose name is in the trace: the value (the
 same object) and the ``infer`` dict are taken from the trace node and the message is marked
 ``done``. ``param`` messages named in ``params`` take the given constrained value.
+
+Beyond Pyro: with validation on, a use that ends normally without reaching some latent
+sample sites of ``trace`` (auxiliary and subsample sites aside) or some names in
+``params`` warns once, listing them.
 """
 
 from __future__ import annotations
 
+from types import TracebackType
 from typing import Mapping
 
 import torch
+from typing_extensions import Self
 
 from ember.poutine.message import Message
 from ember.poutine.messenger import Messenger
+from ember.poutine.runtime import is_validation_enabled
 from ember.poutine.trace_struct import Trace
+from ember.poutine.util import _created_by_user, _unused_trace_sites, _warn_unused
 
 __all__ = ["ReplayMessenger"]
 
@@ -35,18 +43,42 @@ class ReplayMessenger(Messenger):
     True
     """
 
+    _copy_per_call = True
+
     def __init__(self, trace: Trace | None = None, params: Mapping[str, torch.Tensor] | None = None) -> None:
         super().__init__()
         if trace is None and params is None:
             raise ValueError("must provide trace or params to replay against")
         self.trace = trace
         self.params = params
+        self._warn_unused = _created_by_user()
+        self._reached: set[str] = set()
+
+    def __enter__(self) -> Self:
+        self._reached = set()
+        return super().__enter__()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        super().__exit__(exc_type, exc_value, traceback)
+        if exc_type is None and self._warn_unused and is_validation_enabled():
+            if self.trace is not None and self.trace.nodes:
+                _warn_unused("replay", "a trace", _unused_trace_sites(self.trace, self._reached))
+            if self.params:
+                _warn_unused("replay", "params", set(self.params) - self._reached)
 
     def _pyro_sample(self, msg: Message) -> None:
-        if msg["is_observed"] or self.trace is None:
+        if self.trace is None:
             return
         name = msg["name"]
         if name not in self.trace:
+            return
+        self._reached.add(name or "")
+        if msg["is_observed"]:
             return
         guide_msg = self.trace.nodes[name or ""]
         if guide_msg["type"] != "sample" or guide_msg["is_observed"]:
@@ -58,6 +90,7 @@ class ReplayMessenger(Messenger):
     def _pyro_param(self, msg: Message) -> None:
         if self.params is None or msg["name"] not in self.params:
             return
+        self._reached.add(msg["name"] or "")
         value = self.params[msg["name"] or ""]
         assert hasattr(value, "unconstrained"), f"param {msg['name']} must be constrained value"
         msg["done"] = True

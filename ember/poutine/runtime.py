@@ -27,14 +27,35 @@ Global state
 This module owns all of Ember's mutable global state. The handler stack and the plate and
 enumeration dimension allocators live in :class:`contextvars.ContextVar` objects holding
 immutable values, so every thread and every asyncio task sees its own stack. The param store
-is process-global, as in Pyro, and locks its own mutations.
+is process-global, as in Pyro, and locks its own mutations. Which handler *objects* may be
+shared between threads is listed in :mod:`ember.poutine.messenger`.
+
+Interrupts
+==========
+A ``KeyboardInterrupt`` (or any exception) may land at any point CPython checks for signals,
+including inside a messenger's ``__enter__`` or ``__exit__``. Three rules keep the state
+consistent:
+
+* a plate dim belongs to a plate *object*, and a plate that is not on the stack holds
+  nothing: the next allocation reclaims the dims of a run that died;
+* every outermost Ember entry point (a wrapped function's call, ``TraceHandler``'s call,
+  ``SVI.step``; see :func:`restores_handler_state`) saves the stack, the dims and torch's
+  grad mode on entry and restores them in ``finally`` with C calls chained through nested
+  ``finally`` blocks, so no signal check can skip one; an outermost call clears the dims;
+* a param whose creating ``param()`` call failed is removed again, and the store writes
+  its maps in an order that leaves it usable when cut short.
+
+A bare ``with`` block in user code at the top level is as safe as Python's ``with``
+statement: an interrupt landing exactly at its ``__exit__``'s first bytecode leaves that
+messenger installed in the thread. Run such blocks inside a function wrapped by a handler
+(or clear the stack with ``runtime.set_stack(())``) where interrupts must be survived.
 """
 
 from __future__ import annotations
 
 import functools
 from contextvars import ContextVar
-from typing import Any, Callable, ClassVar, Protocol, TypeVar, overload
+from typing import Any, Callable, ClassVar, ParamSpec, Protocol, TypeVar, overload
 
 import torch
 
@@ -53,6 +74,8 @@ __all__ = [
     "get_mask",
     "get_plates",
     "not_a_distribution",
+    "restores_handler_state",
+    "value_error_like",
 ]
 
 _T = TypeVar("_T")
@@ -115,25 +138,57 @@ def is_infer_validation_enabled() -> bool:
     return _INFER_VALIDATION_ENABLED
 
 
+# Which plate holds which dim, per thread and task: entry ``i`` is ``(name, plate)`` for the
+# plate holding dim ``-1 - i``, or ``None`` for a gap.
+_PLATE_DIMS: ContextVar[tuple[tuple[str, object] | None, ...]] = ContextVar("ember_plate_dims", default=())
+
+
+def _live_frames(stack: tuple[_Frame, ...]) -> set[int]:
+    """Ids of the frames on ``stack`` and of the frames a ``block_messengers`` placeholder hides."""
+    live = set()
+    for frame in stack:
+        live.add(id(frame))
+        hidden = getattr(frame, "_hidden_frame", None)
+        if hidden is not None:
+            live.add(id(hidden))
+    return live
+
+
 class _DimAllocator:
     """Hands out plate dimensions, counted from the right (-1, -2, ...).
 
-    The allocation state is per thread and task. ``_stack[i]`` names the plate that holds
-    dim ``-1 - i`` (``None`` for a gap).
+    The allocation state is per thread and task. A dim belongs to a plate *object*; a plate
+    that is no longer on the handler stack (its run died between allocating and freeing,
+    e.g. by a ``KeyboardInterrupt`` inside ``__exit__``) holds nothing, and the next
+    allocation drops it, so a dead run never leaves ``duplicate plate`` errors behind.
     """
-
-    _state: ContextVar[tuple[str | None, ...]] = ContextVar("ember_plate_dims", default=())
 
     @property
     def _stack(self) -> list[str | None]:
-        return list(self._state.get())
+        """The names of the plates holding dims -1, -2, ... (``None`` for a free dim)."""
+        held = _PLATE_DIMS.get()
+        if not held:
+            return []
+        live = _live_frames(_STACK.get())
+        names = [entry[0] if entry is not None and (entry[1] is None or id(entry[1]) in live) else None for entry in held]
+        while names and names[-1] is None:
+            names.pop()
+        return names
 
-    def allocate(self, name: str, dim: int | None) -> int:
-        stack = list(self._state.get())
-        if name in stack:
+    def allocate(self, name: str, dim: int | None, owner: object = None) -> int:
+        held = _PLATE_DIMS.get()
+        if held:
+            live = _live_frames(_STACK.get())
+            stack = [
+                entry if entry is not None and (entry[1] is None or id(entry[1]) in live) else None
+                for entry in held
+            ]
+        else:
+            stack = []
+        if any(entry is not None and entry[0] == name for entry in stack):
             raise ValueError(f"duplicate plate '{name}'")
         if dim is None:
-            dim = -1 - next((i for i, held in enumerate(stack) if held is None), len(stack))
+            dim = -1 - next((i for i, entry in enumerate(stack) if entry is None), len(stack))
         elif dim >= 0:
             raise ValueError(f"Expected dim < 0 to index from the right, actual {dim}")
         index = -1 - dim
@@ -141,21 +196,26 @@ class _DimAllocator:
         holder = stack[index]
         if holder is not None:
             raise ValueError(
-                f'at plates "{name}" and "{holder}", collide at dim={dim}\n'
+                f'at plates "{name}" and "{holder[0]}", collide at dim={dim}\n'
                 f"\nTry moving the dim of one plate to the left, e.g. dim={dim - 1}"
             )
-        stack[index] = name
-        self._state.set(tuple(stack))
+        stack[index] = (name, owner)
+        while stack and stack[-1] is None:
+            stack.pop()
+        _PLATE_DIMS.set(tuple(stack))
         return dim
 
-    def free(self, name: str, dim: int) -> None:
-        stack = list(self._state.get())
+    def free(self, name: str, dim: int, owner: object = None) -> None:
+        stack = list(_PLATE_DIMS.get())
         index = -1 - dim
-        assert stack[index] == name, f"plate {name} does not hold dim={dim}"
+        # Freeing what one does not hold is a no-op: after an interrupted run the dim may
+        # already have been reclaimed.
+        if index >= len(stack) or stack[index] is None or stack[index][1] is not owner:  # type: ignore[index]  # checked not None
+            return
         stack[index] = None
         while stack and stack[-1] is None:
             stack.pop()
-        self._state.set(tuple(stack))
+        _PLATE_DIMS.set(tuple(stack))
 
 
 _DIM_ALLOCATOR = _DimAllocator()
@@ -236,6 +296,50 @@ class NonlocalExit(Exception):
                 break
 
 
+class _ZeroDivisionValueError(ZeroDivisionError, ValueError):
+    """Bad input where Pyro raises a ``ZeroDivisionError``."""
+
+
+class _RuntimeValueError(RuntimeError, ValueError):
+    """Bad input where Pyro raises a ``RuntimeError`` (usually torch's, later)."""
+
+
+class _TypeValueError(TypeError, ValueError):
+    """Bad input where Pyro raises a ``TypeError``."""
+
+
+class _IndexValueError(IndexError, ValueError):
+    """Bad input where Pyro raises an ``IndexError``."""
+
+
+_ALSO_VALUE_ERRORS: dict[type[Exception], type[Exception]] = {
+    ZeroDivisionError: _ZeroDivisionValueError,
+    RuntimeError: _RuntimeValueError,
+    TypeError: _TypeValueError,
+    IndexError: _IndexValueError,
+}
+
+
+def value_error_like(pyro_type: type[Exception], message: str) -> Exception:
+    """An error for bad input that is both a ``ValueError`` and ``pyro_type``.
+
+    Where Pyro fails on some bad input only later, or with a raw error of its own (a
+    ``ZeroDivisionError`` for a plate of size 0, a ``RuntimeError`` from torch), Ember fails
+    at once with a message naming the culprit. The error is an instance of ``pyro_type``, so
+    code written against Pyro still catches it, and of ``ValueError``, the type Ember uses
+    for bad input.
+
+    :param pyro_type: the type Pyro raises for this input: ``ValueError``, ``ZeroDivisionError``,
+        ``RuntimeError``, ``TypeError`` or ``IndexError``.
+    :param message: the message.
+
+    >>> error = value_error_like(ZeroDivisionError, "plate 'p': size cannot be zero")
+    >>> isinstance(error, ZeroDivisionError), isinstance(error, ValueError)
+    (True, True)
+    """
+    return _ALSO_VALUE_ERRORS.get(pyro_type, ValueError)(message)
+
+
 def not_a_distribution(name: str, fn: object) -> TypeError:
     """The error for a sample site whose ``fn`` cannot compute a value (not a distribution)."""
     hint = ""
@@ -298,6 +402,45 @@ def apply_stack(msg: Message) -> None:
     continuation = msg["continuation"]
     if continuation is not None:
         continuation(msg)
+
+
+_P = ParamSpec("_P")
+
+
+def restores_handler_state(fn: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Make ``fn`` leave the handler stack, plate dims and grad mode as it found them.
+
+    For Ember's outermost entry points (``SVI.step``): whatever an interrupt cut short inside
+    (a ``with`` block's ``__exit__`` that never ran, a ``torch.no_grad()`` left entered), the
+    thread's state is restored when the exception leaves ``fn``. An outermost call also
+    drops the dims a dead run left behind. Wrapped handler calls and ``TraceHandler`` calls
+    do the same inline.
+
+    >>> @restores_handler_state
+    ... def run() -> tuple[object, ...]:
+    ...     return get_stack()
+    >>> run()
+    ()
+    """
+
+    @functools.wraps(fn)
+    def restoring(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        stack, dims, grad = _STACK.get(), _PLATE_DIMS.get(), torch.is_grad_enabled()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            # C calls only, and nothing before the first checks for signals. CPython checks
+            # right after each call returns, so each step sits in the ``finally`` of the one
+            # before: an interrupt landing between two steps cannot skip the rest.
+            try:
+                _STACK.set(stack)
+            finally:
+                try:
+                    torch._C._set_grad_enabled(grad)
+                finally:
+                    _PLATE_DIMS.set(dims if stack else ())
+
+    return restoring
 
 
 def am_i_wrapped() -> bool:

@@ -7,6 +7,7 @@ indices as a sample site named after the plate when it is constructed.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import torch
@@ -15,9 +16,9 @@ from ember.distributions.distribution import Distribution
 from ember.poutine.indep_messenger import IndepMessenger
 from ember.poutine.message import CondIndepStackFrame, Message, new_message
 from ember._util import ignore_jit_warnings
-from ember.poutine.runtime import apply_stack, is_validation_enabled
+from ember.poutine.runtime import apply_stack, is_validation_enabled, value_error_like
 
-__all__ = ["SubsampleMessenger"]
+__all__ = ["SubsampleMessenger", "check_plate_args"]
 
 
 class _Subsample(Distribution):
@@ -58,6 +59,55 @@ class _Subsample(Distribution):
         return result.cuda() if self.use_cuda else result
 
 
+def _is_integer(value: object) -> bool:
+    if isinstance(value, torch.Tensor):
+        return value.dim() == 0 and not value.is_floating_point() and not value.is_complex()
+    return isinstance(value, numbers.Integral)
+
+
+def check_plate_args(
+    name: str, size: object, subsample_size: object = None, subsample: object = None
+) -> None:
+    """Reject a plate's bad size, subsample size or subsample indices, naming the plate.
+
+    Beyond Pyro, which accepts ``size=2.5``, a ``subsample_size`` above ``size`` (then
+    scaling by the wrong factor) and out-of-range indices for sample sites, or fails later
+    with a raw error. Each error is a ``ValueError``, and also of the type Pyro raises for
+    that input where it raises at all (see
+    :func:`~ember.poutine.runtime.value_error_like`). Skipped while the JIT traces, when
+    sizes may be tensors.
+
+    :raises ValueError: for a non-integer, zero or negative ``size`` or ``subsample_size``, a
+        ``subsample_size`` above ``size``, or subsample indices outside ``[0, size)``.
+    """
+    if size is None or torch._C._get_tracing_state():
+        return
+    if not _is_integer(size):
+        raise ValueError(f"plate {name!r}: size must be a positive integer, got {size!r}")
+    full = int(size)  # type: ignore[call-overload]  # an Integral or an integer 0-dim tensor, checked above
+    if full == 0:
+        raise value_error_like(ZeroDivisionError, f"size cannot be zero (plate {name!r})")
+    if full < 0:
+        raise value_error_like(RuntimeError, f"plate {name!r}: size must be positive, got {full}")
+    if subsample_size is not None:
+        if not _is_integer(subsample_size):
+            raise ValueError(f"plate {name!r}: subsample_size must be a positive integer, got {subsample_size!r}")
+        count = int(subsample_size)  # type: ignore[call-overload]  # checked above
+        if count == 0:
+            raise value_error_like(ZeroDivisionError, f"plate {name!r}: subsample_size cannot be zero")
+        if not 0 < count <= full:
+            raise ValueError(f"plate {name!r}: subsample_size must be in 1..size={full}, got {count}")
+    if isinstance(subsample, torch.Tensor) and subsample.numel():
+        low, high = int(subsample.min()), int(subsample.max())
+        if low < 0 or high >= full:
+            bad = subsample[(subsample < 0) | (subsample >= full)]
+            raise value_error_like(
+                IndexError,
+                f"plate {name!r} of size {full}: subsample index out of range [0, {full}): "
+                f"{bad.tolist()[:10]} (subsample shape {tuple(subsample.shape)})",
+            )
+
+
 class SubsampleMessenger(IndepMessenger):
     """An independence context that may subsample its elements and rescales log densities.
 
@@ -80,6 +130,8 @@ class SubsampleMessenger(IndepMessenger):
         use_cuda: bool | None = None,
         device: str | torch.device | None = None,
     ) -> None:
+        if is_validation_enabled():
+            check_plate_args(name, size, subsample_size, subsample)
         # Under the JIT the sizes are traced tensors; comparing them is constant per graph.
         with ignore_jit_warnings():
             full_size, self.subsample_size, indices = self._subsample(

@@ -32,6 +32,8 @@ class SubstituteMessenger(Messenger):
     tensor(3.)
     """
 
+    _copy_per_call = True  # per-run state: each call of a wrapped function gets a copy
+
     def __init__(self, data: Mapping[str, torch.Tensor]) -> None:
         super().__init__()
         self.data = data

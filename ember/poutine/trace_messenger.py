@@ -4,16 +4,23 @@ Changes step 3 (postprocess) of ``sample`` and ``param`` messages: each is copie
 trace as a node. Because postprocess runs outermost first, a trace records a site before
 messengers inside it finish postprocessing it. As a function wrapper it also records the
 ``_INPUT`` and ``_RETURN`` nodes.
+
+A traced function (:class:`TraceHandler`) records each call into its own copy of the
+messenger, so one traced function may run in many threads and asyncio tasks at once:
+``get_trace`` returns the caller's trace, and ``.trace`` the last finished call's. A
+``TraceMessenger`` entered with ``with`` records into itself: one user at a time.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Generic, ParamSpec, TypeVar
 
+import torch
 from typing_extensions import Self
 
 from ember.poutine.message import Message
 from ember.poutine.messenger import BindsAsMethod, Messenger
+from ember.poutine.runtime import _PLATE_DIMS, _STACK
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import site_is_subsample
 
@@ -58,6 +65,8 @@ class TraceMessenger(Messenger):
     ['x']
     """
 
+    _copy_per_call = True  # per-run state: each call of a wrapped function gets a copy
+
     def __init__(self, graph_type: str | None = None, param_only: bool | None = None) -> None:
         super().__init__()
         graph_type = "flat" if graph_type is None else graph_type
@@ -73,12 +82,13 @@ class TraceMessenger(Messenger):
         return super().__enter__()
 
     def __exit__(self, *args: Any) -> None:
+        # Leave the stack first, so an interrupt in the bookkeeping below cannot keep us on it.
+        super().__exit__(*args)
         if self.param_only:
             for name in [n for n, site in self.trace.nodes.items() if site["type"] != "param"]:
                 self.trace.remove_node(name)
         if self.graph_type == "dense":
             identify_dense_edges(self.trace)
-        super().__exit__(*args)
 
     def __call__(self, fn: Callable[_P, _T]) -> TraceHandler[_P, _T]:
         return TraceHandler(self, fn)
@@ -118,27 +128,50 @@ class TraceHandler(BindsAsMethod[_T], Generic[_P, _T]):
     def __init__(self, msngr: TraceMessenger, fn: Callable[_P, _T]) -> None:
         self.fn = fn
         self.msngr = msngr
+        self._last_trace: Trace | None = None
 
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        with self.msngr:
-            self.msngr.trace.add_node("_INPUT", name="_INPUT", type="args", args=args, kwargs=kwargs)
-            try:
-                result = self.fn(*args, **kwargs)
-            except (ValueError, RuntimeError) as e:
-                shapes = self.msngr.trace.format_shapes()
+        return self._run(args, kwargs)[0]
+
+    def _run(self, args: Any, kwargs: Any) -> tuple[_T, Trace]:
+        # Each call records into a messenger no other call uses meanwhile (the shared one when
+        # it is free, else a copy), so one handler may run in many threads and tasks at once.
+        # Nothing here writes to the shared messenger: another call may be recording in it.
+        msngr, taken = self.msngr._take_for_call()
+        stack, dims, grad = _STACK.get(), _PLATE_DIMS.get(), torch.is_grad_enabled()
+        try:
+            with msngr:
+                msngr.trace.add_node("_INPUT", name="_INPUT", type="args", args=args, kwargs=kwargs)
                 try:
-                    augmented = type(e)(f"{e}\n{shapes}")
-                except Exception:  # an exception type with another constructor: keep it
-                    raise e from None
-                raise augmented.with_traceback(e.__traceback__) from e
-            self.msngr.trace.add_node("_RETURN", name="_RETURN", type="return", value=result)
-        return result
+                    result = self.fn(*args, **kwargs)
+                except (ValueError, RuntimeError) as e:
+                    shapes = msngr.trace.format_shapes()
+                    try:
+                        augmented = type(e)(f"{e}\n{shapes}")
+                    except Exception:  # an exception type with another constructor: keep it
+                        raise e from None
+                    raise augmented.with_traceback(e.__traceback__) from e
+                msngr.trace.add_node("_RETURN", name="_RETURN", type="return", value=result)
+        finally:
+            # Leaves the stack, plate dims and grad mode as found, even after an interrupt cut
+            # an ``__exit__`` short (see ``runtime.restores_handler_state``).
+            try:
+                _STACK.set(stack)
+            finally:
+                try:
+                    torch._C._set_grad_enabled(grad)
+                finally:
+                    _PLATE_DIMS.set(dims if stack else ())
+                    recorded = self._last_trace = msngr.trace  # read before the messenger is handed back
+                    if taken:
+                        msngr._idle.append(True)
+        return result, recorded
 
     @property
     def trace(self) -> Trace:
-        return self.msngr.trace
+        """The trace of the last call to finish (per call: use :meth:`get_trace`)."""
+        return self.msngr.trace if self._last_trace is None else self._last_trace
 
     def get_trace(self, *args: _P.args, **kwargs: _P.kwargs) -> Trace:
-        """Run the function and return a copy of its trace."""
-        self(*args, **kwargs)
-        return self.msngr.get_trace()
+        """Run the function and return a copy of its trace (this call's, whatever other threads do)."""
+        return self._run(args, kwargs)[1].copy()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
+from collections.abc import Collection, Iterable
 from typing import Any
 
+from ember._util import warn_at_caller
 from ember.poutine import runtime
 from ember.poutine.message import Message
 from ember.poutine.trace_struct import Trace
-from ember._util import warn_at_caller
 
 __all__ = [
     "all_escape",
@@ -136,3 +139,41 @@ def save_visualization(trace: Trace, graph_output: str) -> None:
         if not (site_is_subsample(trace.nodes[first]) or site_is_subsample(trace.nodes[second])):
             graph.edge(first, second)
     graph.render(graph_output, view=False, cleanup=True)
+_EMBER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_POUTINE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _created_by_user() -> bool:
+    """Whether the handler being constructed was asked for by the user's code, not by Ember's.
+
+    Skips the handler factory and messenger constructors (``ember/poutine``); the first frame
+    beyond them decides. Ember's own inference code (``Predictive``, the ELBOs) conditions and
+    replays on purpose with data a run may not reach, and must not warn about it.
+    """
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_POUTINE_DIR):
+        frame = frame.f_back  # type: ignore[assignment]  # None ends the loop
+    return frame is None or not frame.f_code.co_filename.startswith(_EMBER_DIR)
+
+
+def _unused_trace_sites(trace: Trace, reached: Collection[str]) -> list[str]:
+    """The latent, non-auxiliary, non-subsample sample sites of ``trace`` not in ``reached``."""
+    return [
+        name
+        for name, site in trace.nodes.items()
+        if site["type"] == "sample"
+        and name not in reached
+        and not site["is_observed"]
+        and not site["infer"].get("is_auxiliary")
+        and not site_is_subsample(site)
+    ]
+
+
+def _warn_unused(handler: str, what: str, unused: Iterable[object]) -> None:
+    """Warn once that ``handler`` was given ``what`` for names the run never reached."""
+    names = sorted(str(name) for name in unused)
+    if names:
+        warn_at_caller(
+            f"{handler} was given {what} for site names the model never reached: {names}; "
+            "check the names (Ember warns where Pyro silently ignores them)"
+        )
