@@ -16,10 +16,11 @@ what matters is which *objects* may be used by many of them at once:
 * **Wrapped functions are shareable.** ``trace(model)``, ``condition(model, data)``,
   ``trace(condition(model, ...))``, ``replay``, ``substitute``, ``do``, ``lift``, ``enum``,
   ``collapse``, ``equalize``, ``reparam``, ``markov`` and the stateless handlers (``block``,
-  ``scale``, ``mask``, ``infer_config``, ``uncondition``, ``escape``, ``broadcast``): each
-  call of the wrapped function runs a fresh copy of the messengers that record per-run state
-  (``_copy_per_call``), so a module-level ``trace(condition(model))`` may serve many
-  threads. ``TraceHandler.get_trace`` returns the calling thread's own trace; the shared
+  ``scale``, ``mask``, ``infer_config``, ``uncondition``, ``escape``, ``broadcast``): a
+  call of the wrapped function runs a messenger that records per-run state
+  (``_copy_per_call``) only while no other call uses it, and a shallow copy of it otherwise,
+  so a module-level ``trace(condition(model))`` may serve many threads while a lone caller
+  pays nothing for it. ``TraceHandler.get_trace`` returns the calling thread's own trace; the shared
   ``.trace`` attribute holds whichever call finished last.
 * **Messenger instances used with ``with`` are not.** ``with tracer:`` records into
   ``tracer`` itself: enter one instance in one thread or task at a time (create one per
@@ -170,8 +171,8 @@ class Messenger:
     _postprocess_hooks: ClassVar[dict[str, _Hook]] = {}
     _process_table: ClassVar[dict[str, _Hook] | None] = {}
     _postprocess_table: ClassVar[dict[str, _Hook] | None] = {}
-    # Messengers that keep per-run state set this: each call of a function they wrap then
-    # runs a fresh copy (:meth:`_copy_for_call`), so a wrapped function is shareable.
+    # Messengers that keep per-run state set this: a call of a function they wrap then runs
+    # the instance only if no other call is using it, else a copy (:meth:`_take_for_call`).
     _copy_per_call: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

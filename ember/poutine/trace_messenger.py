@@ -5,9 +5,10 @@ trace as a node. Because postprocess runs outermost first, a trace records a sit
 messengers inside it finish postprocessing it. As a function wrapper it also records the
 ``_INPUT`` and ``_RETURN`` nodes.
 
-A traced function (:class:`TraceHandler`) records each call into its own copy of the
-messenger, so one traced function may run in many threads and asyncio tasks at once:
-``get_trace`` returns the caller's trace, and ``.trace`` the last finished call's. A
+A traced function (:class:`TraceHandler`) records a call into its messenger only while no
+other call uses it, and into a copy otherwise, so one traced function may run in many threads
+and asyncio tasks at once: ``get_trace`` returns the caller's trace, and ``.trace`` the last
+finished call's. A
 ``TraceMessenger`` entered with ``with`` records into itself: one user at a time.
 """
 

@@ -1,7 +1,7 @@
 """One wrapped handler object called from many threads and asyncio tasks at once.
 
-Each call of a function wrapped by ``trace``, ``condition``, ``replay``, ``do``,
-``substitute``, ``markov``, ... records into its own copy of the messenger, so a module-level
+A call of a function wrapped by ``trace``, ``condition``, ``replay``, ``do``, ``substitute``,
+``markov``, ... records into a messenger no other call uses meanwhile, so a module-level
 ``trace(condition(model))`` may serve many threads: every trace holds exactly its own call's
 sites. (Before, the trace being recorded lived on the shared messenger, and about 2% of such
 calls failed or mixed up sites.)
