@@ -48,30 +48,20 @@ def supports_grouping(optimizer: Any) -> bool:
     return not (isinstance(group.get("lr"), torch.Tensor) and not group.get("capturable", False))
 
 
-_MISSING = object()
-
-
 def _hyper(group: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple((key, value) for key, value in group.items() if key != "params")
-
-
-def _same(a: Any, b: Any) -> bool:
-    if a is b:
-        return True
-    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        return False  # a tensor hyperparameter groups only with itself
-    return bool(a == b)
 
 
 class _Group:
     """Members sharing a class and hyperparameters, and the ``foreach`` optimizer over them."""
 
-    __slots__ = ("members", "params", "hyper", "optimizer")
+    __slots__ = ("members", "params", "snapshots", "optimizer")
 
     def __init__(self, members: list[Any], params: list[torch.Tensor], hyper: tuple[tuple[str, Any], ...]) -> None:
         self.members = members
         self.params = params
-        self.hyper = hyper
+        # Each member's param group as built: a step compares the live group against it.
+        self.snapshots = [dict(member.param_groups[0]) for member in members]
         cls = type(members[0])
         accepted = inspect.signature(cls).parameters
         self.optimizer = optimizer = cls(params, **{k: v for k, v in hyper if k in accepted})
@@ -84,15 +74,12 @@ class _Group:
 
     def current(self) -> bool:
         """Whether every member still has the group's hyperparameters; re-links shared state."""
-        hyper = self.hyper
         state = self.optimizer.state
-        for member, p in zip(self.members, self.params):
-            group = member.param_groups[0]
-            if len(group) != len(hyper) + 1:
+        for member, p, snapshot in zip(self.members, self.params, self.snapshots):
+            # One C-level dict comparison (values compare by identity first, so the
+            # ``params`` list and tensor hyperparameters that were not replaced match).
+            if member.param_groups[0] != snapshot:
                 return False
-            for key, value in hyper:
-                if not _same(group.get(key, _MISSING), value):
-                    return False
             own = member.state[p]
             if state.get(p) is not own:
                 state[p] = own
