@@ -22,7 +22,7 @@ from typing import Any, Callable, ClassVar, Generic, Iterator, ParamSpec, TypeVa
 from typing_extensions import Self
 
 from ember.poutine.message import Message
-from ember.poutine.runtime import _STACK, _Frame
+from ember.poutine.runtime import _STACK, _Frame, _invalidate_dispatch
 
 __all__ = [
     "BindsAsMethod",
@@ -133,6 +133,7 @@ class Messenger:
         overrides_post = cls._postprocess_message is not Messenger._postprocess_message
         cls._process_table = None if overrides_process else process
         cls._postprocess_table = None if overrides_post else postprocess
+        _invalidate_dispatch()  # ``apply_stack``'s lists hold hooks from the old tables
 
     @classmethod
     def _rebuild_tables_below(cls) -> None:

@@ -269,6 +269,12 @@ _Hooks = tuple[tuple[tuple[int, _Frame, Callable[..., None], bool], ...], tuple[
 _DISPATCH: tuple[tuple[_Frame, ...] | None, dict[str, _Hooks]] = (None, {})
 
 
+def _invalidate_dispatch() -> None:
+    """Forget the dispatch lists (a messenger class's hook tables were rebuilt)."""
+    global _DISPATCH
+    _DISPATCH = (None, {})
+
+
 def _dispatch(stack: tuple[_Frame, ...], msg_type: str) -> _Hooks:
     """Per frame that acts on ``msg_type``: ``(index, frame, hook, bound)``, in walking order."""
     global _DISPATCH

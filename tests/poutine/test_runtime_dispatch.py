@@ -85,3 +85,18 @@ def test_threads_with_different_stacks_keep_their_own_walks() -> None:
         t.join(timeout=30)
     for tag, log in logs.items():
         assert log == [entry for i in range(50) for entry in (f"{tag}:sample:s{i}", f"{tag}:post-sample:s{i}")]
+
+
+def test_a_hook_registered_while_the_stack_is_unchanged_is_called() -> None:
+    log: list[str] = []
+
+    class _Late(Messenger):
+        pass
+
+    with _Late():
+        ember.sample("a", dist.Normal(0.0, 1.0))
+        _Late.register(lambda msg: log.append(msg["name"]), type="sample")
+        ember.sample("b", dist.Normal(0.0, 1.0))
+        _Late.unregister(type="sample")
+        ember.sample("c", dist.Normal(0.0, 1.0))
+    assert log == ["b"]
