@@ -21,7 +21,7 @@ __all__ = ["CondIndepStackFrame", "IndepMessenger"]
 _FULL_INDICES: dict[tuple[int, torch.device], torch.Tensor] = {}
 
 
-def full_indices(size: Any, device: str | torch.device | None) -> torch.Tensor:
+def _full_indices(size: Any, device: str | torch.device | None) -> torch.Tensor:
     """``torch.arange(size)`` on ``device``, built once per size and device.
 
     A plate's full index tensor is the same on every run; rebuilding it per model run was a
@@ -112,7 +112,7 @@ class IndepMessenger(Messenger):
     @property
     def indices(self) -> torch.Tensor:
         if self._indices is None:
-            self._indices = full_indices(self.size, self.device)
+            self._indices = _full_indices(self.size, self.device)
         return self._indices
 
     def _frame(self) -> CondIndepStackFrame:

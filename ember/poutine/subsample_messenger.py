@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ember.distributions.distribution import Distribution
-from ember.poutine.indep_messenger import IndepMessenger, full_indices
+from ember.poutine.indep_messenger import IndepMessenger, _full_indices
 from ember.poutine.message import CondIndepStackFrame, Message, new_message
 from ember._util import ignore_jit_warnings
 from ember.poutine.runtime import apply_stack, is_validation_enabled
@@ -45,7 +45,7 @@ class _Subsample(Distribution):
             raise NotImplementedError
         size, subsample_size = self.size, self.subsample_size
         if subsample_size is None or subsample_size >= size:
-            result = full_indices(size, self.device)
+            result = _full_indices(size, self.device)
         else:
             result = torch.randperm(size, device=self.device)[:subsample_size].clone()
         return result.cuda() if self.use_cuda else result
