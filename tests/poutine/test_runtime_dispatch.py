@@ -95,7 +95,7 @@ def test_a_hook_registered_while_the_stack_is_unchanged_is_called() -> None:
 
     with _Late():
         ember.sample("a", dist.Normal(0.0, 1.0))
-        _Late.register(lambda msg: log.append(msg["name"]), type="sample")
+        _Late.register(lambda msg: log.append(str(msg["name"])), type="sample")
         ember.sample("b", dist.Normal(0.0, 1.0))
         _Late.unregister(type="sample")
         ember.sample("c", dist.Normal(0.0, 1.0))
