@@ -7,6 +7,7 @@ they import this module as ``_common``.
 from __future__ import annotations
 
 import gc
+import os
 import platform
 import time
 from collections.abc import Callable, Hashable, Sequence
@@ -19,16 +20,22 @@ import ember
 
 _K = TypeVar("_K", bound=Hashable)
 
+# EMBER_BENCH_CLOCK=process times CPU seconds of this process instead of wall seconds: on a
+# machine shared by more busy processes than cores, wall time mostly measures waiting.
+_CLOCK = time.process_time if os.environ.get("EMBER_BENCH_CLOCK") == "process" else time.perf_counter
+
 
 def time_per_call(step: Callable[[], object], inner: int) -> float:
     """Mean seconds per call over ``inner`` back-to-back calls, with the GC paused."""
     gc.collect()
     gc.disable()
     try:
-        start = time.perf_counter()
+        start = _CLOCK()
         for _ in range(inner):
             step()
-        return (time.perf_counter() - start) / inner
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()  # queued device work counts towards its step
+        return (_CLOCK() - start) / inner
     finally:
         gc.enable()
 
@@ -60,7 +67,8 @@ def versions() -> str:
     """The library versions and threads a result was measured with, for a report's header."""
     return (
         f"torch {torch.__version__}, pyro-ppl {pyro.__version__}, ember {ember.__version__}, "
-        f"python {platform.python_version()}, torch threads {torch.get_num_threads()}"
+        f"python {platform.python_version()}, torch threads {torch.get_num_threads()}, "
+        f"clock {_CLOCK.__name__}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
 
 

@@ -1,8 +1,8 @@
 """Handler overhead: Ember vs pyro-ppl vs bare torch, on a model of 100 scalar sample sites.
 
-Times ``trace(model).get_trace().log_prob_sum()`` with the model wrapped in 0, 1, 3 and 6
-pass-through handlers (scale, mask, condition, block, substitute, replay: every site goes
-through unchanged), for Ember and for pyro-ppl, next to hand-written torch doing the same
+Times ``trace(model).get_trace().log_prob_sum()`` with the model wrapped in 0, 1, 3, 6, 10 and
+20 pass-through handlers (cycling through scale, mask, condition, block, substitute, replay:
+every site goes through unchanged), for Ember and for pyro-ppl, next to hand-written torch doing the same
 distribution constructions, draws and log-density sums with no handlers and no trace.
 
 All contenders run in one process and are interleaved: each round times every
@@ -19,7 +19,13 @@ draw and log density return a stored tensor (no torch work), so the time is all 
 handler, trace and summation overhead. That is where Ember and Pyro differ; in the first
 table torch's own distribution construction, validation and log densities dominate.
 
-Run ``python bench/overhead.py`` (under a minute on a quiet machine) or ``--quick``.
+A third table is the cost curve over plate nesting: 20 sites inside 0 to 4 nested plates,
+against torch drawing and scoring one distribution of the plates' shape per site.
+
+``--device`` puts the plate model's tensors (and the plates' indices) on that device; the
+100-site models use Python-number parameters, i.e. torch's default device.
+
+Run ``PYTHONPATH=. python bench/overhead.py`` (a few minutes on a quiet machine) or ``--quick``.
 """
 
 from __future__ import annotations
@@ -39,7 +45,10 @@ import ember.distributions
 import ember.poutine
 
 NUM_SITES = 100
-DEPTHS = (0, 1, 3, 6)
+DEPTHS = (0, 1, 3, 6, 10, 20)
+PLATE_NESTING = (0, 1, 2, 3, 4)
+PLATE_SIZE = 3
+PLATE_SITES = 20
 SITE_NAMES = tuple(f"x{i}" for i in range(NUM_SITES))
 
 
@@ -94,7 +103,7 @@ def make_free_model(lib: Any, mixin: type) -> Callable[[], None]:
 
 
 def wrap(model: Callable[[], None], poutine: Any, depth: int) -> Callable[[], None]:
-    """``model`` inside the first ``depth`` of six pass-through handlers (first = innermost)."""
+    """``model`` inside ``depth`` pass-through handlers, cycling through six kinds (first = innermost)."""
     handlers: list[Callable[[Callable[[], None]], Callable[[], None]]] = [
         lambda fn: poutine.scale(fn, scale=1.0),
         lambda fn: poutine.mask(fn, mask=True),
@@ -103,8 +112,8 @@ def wrap(model: Callable[[], None], poutine: Any, depth: int) -> Callable[[], No
         lambda fn: poutine.substitute(fn, data={}),
         lambda fn: poutine.replay(fn, trace=poutine.Trace()),
     ]
-    for handler in handlers[:depth]:
-        model = handler(model)
+    for i in range(depth):
+        model = handlers[i % len(handlers)](model)
     return model
 
 
@@ -114,6 +123,43 @@ def make_traced_step(model: Callable[[], None], poutine: Any, depth: int) -> Cal
     def step() -> object:
         result: object = traced.get_trace().log_prob_sum()
         return result
+
+    return step
+
+
+def make_plate_model(lib: Any, dist: Any, nesting: int, device: torch.device) -> Callable[[], None]:
+    """20 Normal sites inside ``nesting`` nested plates of size 3 (dims -1, -2, ...)."""
+    sample, normal, plate = lib.sample, dist.Normal, lib.plate
+    loc, scale = torch.zeros((), device=device), torch.ones((), device=device)
+    names = SITE_NAMES[:PLATE_SITES]
+
+    def model() -> None:
+        plates = [plate(f"p{i}", PLATE_SIZE, dim=-1 - i, device=device) for i in range(nesting)]
+        for p in plates:
+            p.__enter__()
+        try:
+            for name in names:
+                sample(name, normal(loc, scale))
+        finally:
+            for p in reversed(plates):
+                p.__exit__(None, None, None)
+
+    return model
+
+
+def make_torch_plate_step(nesting: int, device: torch.device) -> Callable[[], object]:
+    """The plate model's work by hand: one distribution of the plates' shape per site."""
+    normal = torch.distributions.Normal
+    loc, scale = torch.zeros((), device=device), torch.ones((), device=device)
+    shape = [PLATE_SIZE] * nesting
+
+    def step() -> object:
+        total: torch.Tensor | float = 0.0
+        for _ in range(PLATE_SITES):
+            d: Any = normal(loc, scale).expand(shape)
+            value = d.rsample()
+            total = total + d.log_prob(value).sum()
+        return total
 
     return step
 
@@ -129,7 +175,7 @@ def torch_step() -> object:
     return total
 
 
-def run(rounds: int, inner: int, warmup: int) -> dict[tuple[str, int], list[float]]:
+def run(rounds: int, inner: int, warmup: int, device: torch.device) -> dict[tuple[str, int], list[float]]:
     from pyro.distributions.torch_distribution import (
         TorchDistributionMixin as PyroMixin,
     )
@@ -145,6 +191,14 @@ def run(rounds: int, inner: int, warmup: int) -> dict[tuple[str, int], list[floa
         jobs[("pyro-free", depth)] = make_traced_step(pyro_free, pyro.poutine, depth)
     # Bare torch has no handlers, so one entry (depth 0) serves every row.
     jobs[("torch", 0)] = torch_step
+    for nesting in PLATE_NESTING:
+        jobs[("ember-plates", nesting)] = make_traced_step(
+            make_plate_model(ember, ember.distributions, nesting, device), ember.poutine, 0
+        )
+        jobs[("pyro-plates", nesting)] = make_traced_step(
+            make_plate_model(pyro, pyro.distributions, nesting, device), pyro.poutine, 0
+        )
+        jobs[("torch-plates", nesting)] = make_torch_plate_step(nesting, device)
     return run_interleaved(jobs, rounds, inner, warmup)
 
 
@@ -166,11 +220,18 @@ def report(samples: dict[tuple[str, int], list[float]], rounds: int, inner: int)
     for depth in DEPTHS:
         e, p = median_us("ember-free", depth), median_us("pyro-free", depth)
         overhead.append((str(depth), f"{e:,.0f}", f"{p:,.0f}", f"{e / p:.2f}x"))
+    plates = [("plates", "ember us", "pyro us", "torch us", "ember/pyro", "ember/torch")]
+    for nesting in PLATE_NESTING:
+        e, p, t = median_us("ember-plates", nesting), median_us("pyro-plates", nesting), median_us("torch-plates", nesting)
+        plates.append((str(nesting), f"{e:,.0f}", f"{p:,.0f}", f"{t:,.0f}", f"{e / p:.2f}x", f"{e / t:.2f}x"))
     return (
         header
         + table(rows)
         + "\n\nHandler overhead alone (a distribution that does no torch work):\n"
         + table(overhead)
+        + f"\n\nPlate nesting: {PLATE_SITES} Normal sites inside 0-4 nested plates of size {PLATE_SIZE}, "
+        "no other handler (torch: one expanded distribution per site):\n"
+        + table(plates)
     )
 
 
@@ -179,13 +240,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30, help="interleaved rounds (default 30)")
     parser.add_argument("--inner", type=int, default=3, help="calls timed together per round (default 3)")
     parser.add_argument("--quick", action="store_true", help="5 rounds x 2 calls, for a smoke run")
+    parser.add_argument("--device", default="cpu", help="torch device of the plate model's tensors (default cpu)")
     args = parser.parse_args()
     rounds, inner, warmup = (5, 2, 2) if args.quick else (args.rounds, args.inner, 3)
     if args.quick and args.rounds != parser.get_default("rounds"):
         rounds = args.rounds
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    samples = run(rounds, inner, warmup)
+    samples = run(rounds, inner, warmup, torch.device(args.device))
     print(report(samples, rounds, inner))
 
 

@@ -18,6 +18,29 @@ from ember.poutine.runtime import _DIM_ALLOCATOR, value_error_like
 
 __all__ = ["CondIndepStackFrame", "IndepMessenger"]
 
+_FULL_INDICES: dict[tuple[int, torch.device], torch.Tensor] = {}
+
+
+def _full_indices(size: Any, device: str | torch.device | None) -> torch.Tensor:
+    """``torch.arange(size)`` on ``device``, built once per size and device.
+
+    A plate's full index tensor is the same on every run; rebuilding it per model run was a
+    measurable share of a small model's SVI step. Under the JIT or ``torch.compile`` and for
+    large sizes it is built afresh. The tensor is shared: code must not write into it.
+    """
+    if type(size) is not int or size > 1 << 16 or torch._C._get_tracing_state() or torch.compiler.is_compiling():
+        return torch.arange(size, dtype=torch.long, device=device)
+    key = (size, torch.device(device) if device is not None else torch.get_default_device())
+    indices = _FULL_INDICES.get(key)
+    if indices is None:
+        if len(_FULL_INDICES) > 256:
+            _FULL_INDICES.clear()
+        # A normal tensor even when first asked for under inference mode, so training may
+        # later save it for backward (``index_select``).
+        with torch.inference_mode(False):
+            indices = _FULL_INDICES[key] = torch.arange(size, dtype=torch.long, device=key[1])
+    return indices
+
 
 class IndepMessenger(Messenger):
     """Mark the sites inside as conditionally independent along ``dim``.
@@ -93,7 +116,7 @@ class IndepMessenger(Messenger):
     @property
     def indices(self) -> torch.Tensor:
         if self._indices is None:
-            self._indices = torch.arange(self.size, dtype=torch.long, device=self.device)
+            self._indices = _full_indices(self.size, self.device)
         return self._indices
 
     def _frame(self) -> CondIndepStackFrame:

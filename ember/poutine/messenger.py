@@ -50,7 +50,7 @@ import torch
 from typing_extensions import Self
 
 from ember.poutine.message import Message
-from ember.poutine.runtime import _PLATE_DIMS, _STACK, _Frame
+from ember.poutine.runtime import _PLATE_DIMS, _STACK, _Frame, _invalidate_dispatch
 
 __all__ = [
     "BindsAsMethod",
@@ -194,6 +194,7 @@ class Messenger:
         overrides_post = cls._postprocess_message is not Messenger._postprocess_message
         cls._process_table = None if overrides_process else process
         cls._postprocess_table = None if overrides_post else postprocess
+        _invalidate_dispatch()  # ``apply_stack``'s lists hold hooks from the old tables
 
     @classmethod
     def _rebuild_tables_below(cls) -> None:

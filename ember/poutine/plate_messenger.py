@@ -8,13 +8,14 @@ also broadcasts sample distributions to the plate shape (see
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Iterator
 
 import torch
 
 from ember.poutine.broadcast_messenger import BroadcastMessenger
 from ember.poutine.message import Message
 from ember.poutine.messenger import Messenger, block_messengers
+from ember.poutine.runtime import get_stack
 from ember.poutine.subsample_messenger import SubsampleMessenger
 
 __all__ = ["PlateMessenger", "block_plate"]
@@ -26,9 +27,19 @@ class PlateMessenger(SubsampleMessenger):
     Entering it returns the subsample indices (``None`` for a plate of unknown size).
     """
 
+    _seen_stack: tuple[object, ...] | None = None
+    _outer_broadcasts = False
+
     def _process_message(self, msg: Message) -> None:
         super()._process_message(msg)
-        BroadcastMessenger._pyro_sample(msg)
+        stack = get_stack()
+        if stack is not self._seen_stack:
+            self._seen_stack = stack
+            self._outer_broadcasts = _next_outer_is_plate(stack, self)
+        # The next messenger out is a plate that broadcasts over all frames, this one's
+        # included, with nothing in between to look at ``fn``: one expand does for both.
+        if not self._outer_broadcasts:
+            BroadcastMessenger._pyro_sample(msg)
 
     def __enter__(self) -> torch.Tensor:  # type: ignore[override]  # Pyro binds the indices, not the messenger, in `with plate(...) as idx`
         """Install the plate; a vectorized plate returns its (subsample) indices.
@@ -40,6 +51,14 @@ class PlateMessenger(SubsampleMessenger):
         if self._vectorized and self._indices is not None:
             return self.indices
         return None  # type: ignore[return-value]  # Pyro's sequential-plate case; users bind idx only on vectorized plates
+
+
+def _next_outer_is_plate(stack: tuple[object, ...], plate: PlateMessenger) -> bool:
+    for i in range(len(stack) - 1, 0, -1):
+        if stack[i] is plate:
+            outer = stack[i - 1]
+            return isinstance(outer, PlateMessenger) and type(outer)._process_message is PlateMessenger._process_message
+    return False
 
 
 @contextmanager

@@ -366,31 +366,110 @@ def default_process_message(msg: Message) -> None:
     msg["done"] = True
 
 
-def apply_stack(msg: Message) -> None:
-    """Run ``msg`` through the current handler stack (see the module docstring).
+_Hooks = tuple[tuple[tuple[int, _Frame, Callable[..., None], bool], ...], tuple[tuple[int, _Frame, Callable[..., None], bool], ...]]
 
-    Messengers that keep the base ``_process_message`` are dispatched straight from their
-    class's hook table, skipping one Python call per frame per message.
-    """
-    stack = _STACK.get()
-    reached = 0
-    for frame in reversed(stack):
-        reached += 1
+# The dispatch lists of the last stack seen, per message type: ``(stack, {type: hooks})``,
+# replaced as one object so that threads with different stacks never mix their lists.
+_DISPATCH: tuple[tuple[_Frame, ...] | None, dict[str, _Hooks]] = (None, {})
+
+
+def _invalidate_dispatch() -> None:
+    """Forget the dispatch lists (a messenger class's hook tables were rebuilt)."""
+    global _DISPATCH
+    _DISPATCH = (None, {})
+
+
+def _dispatch(stack: tuple[_Frame, ...], msg_type: str) -> _Hooks:
+    """Per frame that acts on ``msg_type``: ``(index, frame, hook, bound)``, in walking order."""
+    global _DISPATCH
+    cache = _DISPATCH
+    if cache[0] is not stack:
+        cache = _DISPATCH = (stack, {})
+    hooks = cache[1].get(msg_type)
+    if hooks is None:
+        process: list[tuple[int, _Frame, Callable[..., None], bool]] = []
+        post: list[tuple[int, _Frame, Callable[..., None], bool]] = []
+        for index, frame in enumerate(stack):
+            table = frame._process_table
+            if table is None:
+                process.append((index, frame, frame._process_message, True))
+            elif (hook := table.get(msg_type)) is not None:
+                process.append((index, frame, hook, False))
+            table = frame._postprocess_table
+            if table is None:
+                post.append((index, frame, frame._postprocess_message, True))
+            elif (hook := table.get(msg_type)) is not None:
+                post.append((index, frame, hook, False))
+        process.reverse()
+        hooks = cache[1][msg_type] = (tuple(process), tuple(post))
+    return hooks
+
+
+def _process_from(stack: tuple[_Frame, ...], msg: Message, start: int) -> int:
+    """Step 1 from stack index ``start`` outwards, reading the type per frame; the last index reached."""
+    for index in range(start, -1, -1):
+        frame = stack[index]
         table = frame._process_table
         if table is None:
             frame._process_message(msg)
         else:
-            # The type is read per frame: a messenger may change it (``lift`` turns params
-            # into samples for the frames outside it).
             hook = table.get(msg["type"])
             if hook is not None:
                 hook(frame, msg)
         if msg["stop"]:
+            return index
+    return 0
+
+
+def apply_stack(msg: Message) -> None:
+    """Run ``msg`` through the current handler stack (see the module docstring).
+
+    The frames that act on a message type are listed once per stack (a new stack is a new
+    tuple, so the lists are rebuilt when it changes), and messengers that keep the base
+    ``_process_message`` are called straight from their class's hook table, so frames that
+    ignore a message cost nothing. A messenger that changes the message's type (``lift``
+    turns params into samples) sends it on by the per-frame lookup for the new type.
+    """
+    stack = _STACK.get()
+    msg_type = msg["type"]
+    process, post = _dispatch(stack, msg_type)
+    first = 0  # the outermost stack index the message reached
+    for index, frame, hook, bound in process:
+        if bound:
+            hook(msg)
+        else:
+            hook(frame, msg)
+        if msg["stop"]:
+            first = index
+            break
+        if msg["type"] != msg_type:
+            first = _process_from(stack, msg, index - 1)
             break
 
     default_process_message(msg)
 
-    for frame in stack[len(stack) - reached :]:
+    post_type = msg["type"]
+    if post_type == msg_type:
+        for index, frame, hook, bound in post:
+            if index < first:
+                continue
+            if bound:
+                hook(msg)
+            else:
+                hook(frame, msg)
+            if msg["type"] != msg_type:
+                _postprocess_from(stack, msg, index + 1)
+                break
+    else:
+        _postprocess_from(stack, msg, first)
+
+    continuation = msg["continuation"]
+    if continuation is not None:
+        continuation(msg)
+
+
+def _postprocess_from(stack: tuple[_Frame, ...], msg: Message, start: int) -> None:
+    for frame in stack[start:]:
         table = frame._postprocess_table
         if table is None:
             frame._postprocess_message(msg)
@@ -398,10 +477,6 @@ def apply_stack(msg: Message) -> None:
             hook = table.get(msg["type"])
             if hook is not None:
                 hook(frame, msg)
-
-    continuation = msg["continuation"]
-    if continuation is not None:
-        continuation(msg)
 
 
 _P = ParamSpec("_P")

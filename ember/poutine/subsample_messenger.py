@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from ember.distributions.distribution import Distribution
-from ember.poutine.indep_messenger import IndepMessenger
+from ember.poutine.indep_messenger import IndepMessenger, _full_indices
 from ember.poutine.message import CondIndepStackFrame, Message, new_message
 from ember._util import ignore_jit_warnings
 from ember.poutine.runtime import apply_stack, is_validation_enabled, value_error_like
@@ -46,7 +46,7 @@ class _Subsample(Distribution):
             raise NotImplementedError
         size, subsample_size = self.size, self.subsample_size
         if subsample_size is None or subsample_size >= size:
-            result = torch.arange(size, device=self.device)
+            result = _full_indices(size, self.device)
         else:
             result = torch.randperm(size, device=self.device)[:subsample_size].clone()
         return result.cuda() if self.use_cuda else result
@@ -170,8 +170,15 @@ class SubsampleMessenger(IndepMessenger):
         self._indices = None
         super()._reset()
 
+    _frame_cache: CondIndepStackFrame | None = None
+
     def _process_message(self, msg: Message) -> None:
-        frame = CondIndepStackFrame(self.name, self.dim, self.subsample_size, self.counter, self.size)
+        # Frames are immutable; one serves every message until the dim or counter changes.
+        frame = self._frame_cache
+        if frame is None or frame.dim != self.dim or frame.counter != self.counter:
+            frame = self._frame_cache = CondIndepStackFrame(
+                self.name, self.dim, self.subsample_size, self.counter, self.size
+            )
         msg["cond_indep_stack"] = (frame, *msg["cond_indep_stack"])
         if self._rescales:
             # Under the JIT the sizes are tensors, and so is the product.

@@ -133,9 +133,15 @@ class AutoGuide(PyroModule):
         for name, frame in sorted(self._prototype_frames.items()):
             if name not in plates:
                 full_size = frame.full_size or frame.size
-                plates[name] = plate(name, full_size, dim=frame.dim, subsample_size=frame.size)
+                plates[name] = plate(
+                    name, full_size, dim=frame.dim, subsample_size=frame.size, device=self._plate_device(name)
+                )
         self.plates = plates
         return plates
+
+    def _plate_device(self, name: str) -> torch.device | None:
+        """The device of the model's values inside plate ``name``: the guide's plate indices go there."""
+        return getattr(self, "_prototype_plate_devices", {}).get(name)
 
     def _setup_prototype(self, *args: Any, **kwargs: Any) -> None:
         hidden_model = block(self.model, self._prototype_hide_fn)
@@ -145,11 +151,15 @@ class AutoGuide(PyroModule):
             assert root is not None
             root._check_prototype(self.prototype_trace)
         self._prototype_frames = {}
+        self._prototype_plate_devices: dict[str, torch.device] = {}
         for _, site in self.prototype_trace.iter_stochastic_nodes():
+            value = site["value"]
             for frame in site["cond_indep_stack"]:
                 if not frame.vectorized:
                     raise NotImplementedError("AutoGuide does not support sequential pyro.plate")
                 self._prototype_frames[frame.name] = frame
+                if isinstance(value, torch.Tensor):
+                    self._prototype_plate_devices.setdefault(frame.name, value.device)
 
     def _check_prototype(self, part_trace: Trace) -> None:
         pass
