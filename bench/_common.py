@@ -28,6 +28,8 @@ def time_per_call(step: Callable[[], object], inner: int) -> float:
         start = time.perf_counter()
         for _ in range(inner):
             step()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()  # queued device work counts towards its step
         return (time.perf_counter() - start) / inner
     finally:
         gc.enable()

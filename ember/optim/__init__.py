@@ -36,7 +36,7 @@ from ember.optim.lr_scheduler import (
     SequentialLR,
     StepLR,
 )
-from ember.optim.distributed import DistributedOptimizer
+from ember.optim.distributed import DistributedOptimizer, shard_indices
 from ember.optim.horovod import HorovodOptimizer
 from ember.optim.optim import AdagradRMSProp, ClippedAdam, DCTAdam, PyroOptim
 from ember.optim.pytorch_optimizers import (
@@ -102,4 +102,5 @@ __all__ = [
     "lr_scheduler",
     "optim",
     "pytorch_optimizers",
+    "shard_indices",
 ]

@@ -5,6 +5,18 @@ the stepped params are averaged (or summed) across the group with one all-reduce
 process takes the same step and the params stay equal. The params' names and shapes are
 compared across processes first (one tiny all-reduce of a digest); a mismatch raises
 ``ValueError`` on every process, naming the params, instead of hanging in a collective.
+
+Sharding a data plate: :func:`shard_indices` gives this process its share of a plate's
+indices; passed as ``ember.plate("data", N, subsample=idx)``, the plate scales each
+process's log likelihood by ``N / len(idx)``, so every process estimates the full data
+set's ELBO, and the averaged gradient is the full-batch gradient when the shards have equal
+sizes (``N`` divisible by the world size)::
+
+    idx = shard_indices(len(x))
+    def model(x, y):
+        ...
+        with ember.plate("data", len(x), subsample=idx):
+            ember.sample("y", dist.Normal(a + b * x[idx], s), obs=y[idx])
 """
 
 from __future__ import annotations
@@ -19,7 +31,7 @@ import torch.distributed as torch_dist
 from ember.optim.optim import PyroOptim
 from ember.primitives import get_param_store
 
-__all__ = ["DistributedOptimizer"]
+__all__ = ["DistributedOptimizer", "shard_indices"]
 
 _HOW_TO_START = (
     "DistributedOptimizer needs an initialised torch.distributed process group. In every process call "
@@ -32,6 +44,46 @@ _HOW_TO_START = (
 def _require_process_group() -> None:
     if not (torch_dist.is_available() and torch_dist.is_initialized()):
         raise RuntimeError(_HOW_TO_START)
+
+
+def shard_indices(
+    size: int,
+    rank: int | None = None,
+    world_size: int | None = None,
+    device: str | torch.device | None = None,
+    group: Any = None,
+) -> torch.Tensor:
+    """This process's contiguous block of ``range(size)``, for ``plate(..., subsample=...)``.
+
+    Blocks are as equal as possible (the first ``size % world_size`` have one index more)
+    and together cover every index once.
+
+    :param size: the plate's full size.
+    :param rank: the shard to return (default: this process's rank in ``group``).
+    :param world_size: the number of shards (default: the size of ``group``).
+    :param device: where the indices live (default: torch's default device).
+    :param group: the process group whose rank and size are the defaults.
+    :raises RuntimeError: if ``rank`` or ``world_size`` is left out without a process group.
+    :raises ValueError: if there are more shards than indices, or ``rank`` is out of range.
+
+    >>> shard_indices(10, rank=1, world_size=3)
+    tensor([4, 5, 6])
+    """
+    if rank is None or world_size is None:
+        _require_process_group()
+        rank = torch_dist.get_rank(group) if rank is None else rank
+        world_size = torch_dist.get_world_size(group) if world_size is None else world_size
+    if world_size < 1 or world_size > size:
+        raise ValueError(
+            f"shard_indices: cannot split a plate of size {size} into {world_size} shards; "
+            "every shard needs at least one index (use fewer processes or more data)"
+        )
+    if not 0 <= rank < world_size:
+        raise ValueError(f"shard_indices: rank {rank} is out of range for world_size {world_size}")
+    base, extra = divmod(size, world_size)
+    start = rank * base + min(rank, extra)
+    stop = start + base + (1 if rank < extra else 0)
+    return torch.arange(start, stop, device=device)
 
 
 def _signature(named: list[tuple[str, torch.Tensor]]) -> list[tuple[str, tuple[int, ...], str]]:

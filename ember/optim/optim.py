@@ -22,6 +22,7 @@ from torch.serialization import MAP_LOCATION
 from ember.optim.adagrad_rmsprop import AdagradRMSProp as _AdagradRMSPropOptimizer
 from ember.optim.clipped_adam import ClippedAdam as _ClippedAdamOptimizer
 from ember.optim.dct_adam import DCTAdam as _DCTAdamOptimizer
+from ember.optim.multi_tensor import GroupedStep, supports_grouping
 from ember.params.param_store import (
     module_from_param_with_module_name,
     normalize_param_name,
@@ -116,6 +117,8 @@ class PyroOptim:
         self._steps: dict[torch.Tensor, tuple[Callable[[torch.Tensor], None] | None, _Step]] = {}
         # State loaded by ``set_state`` for params not seen yet, by param name.
         self._state_waiting_to_be_consumed: dict[str, Any] = {}
+        # The multi-tensor plan for the last list of params stepped (see ``multi_tensor``).
+        self._grouped: GroupedStep | None = None
 
     def __call__(self, params: Iterable[torch.Tensor], *args: Any, **kwargs: Any) -> None:
         """Step every leaf in ``params``, creating optimizers for new ones.
@@ -123,6 +126,46 @@ class PyroOptim:
         :param params: unconstrained leaf tensors (as ``ember.param(...).unconstrained()``).
         :param args: passed on to each optimizer's ``step``.
         """
+        params = params if isinstance(params, list) else list(params)
+        if args or kwargs:  # a closure or other step arguments: one optimizer at a time
+            self._step_each(params, *args, **kwargs)
+            return
+        steps = self._steps
+        for p in params:
+            entry = steps.get(p)
+            if entry is None:
+                entry = self._setup(p)
+            clip = entry[0]
+            if clip is not None:
+                clip(p)
+        self.step_grouped(params)
+
+    def step_grouped(self, params: list[torch.Tensor]) -> None:
+        """Step ``params`` (already set up, gradients clipped) with as few updates as possible.
+
+        Params whose optimizers are torch's own, of one class and with equal
+        hyperparameters, take one ``foreach`` update together; the rest step one by one.
+        The values are those of stepping each optimizer alone. The plan is cached for the
+        same list of params and rebuilt when it is stale.
+        """
+        grouped = self._grouped
+        if grouped is None or grouped.key != tuple(map(id, params)) or not grouped.step():
+            grouped = self._grouped = self._plan(params)
+            grouped.step()
+
+    def _plan(self, params: list[torch.Tensor]) -> GroupedStep:
+        optimizers = []
+        solo: dict[int, _Step] = {}
+        for i, p in enumerate(params):
+            step = self._steps[p][1]
+            optimizer = self.optim_objs[p]
+            inner = optimizer.optimizer if is_scheduler(optimizer) else optimizer
+            optimizers.append(inner)
+            if not supports_grouping(inner):
+                solo[i] = step
+        return GroupedStep(params, optimizers, solo)
+
+    def _step_each(self, params: list[torch.Tensor], *args: Any, **kwargs: Any) -> None:
         steps = self._steps
         for p in params:
             entry = steps.get(p)

@@ -1,8 +1,10 @@
 """One rank of the two-process DistributedOptimizer test (run by tests/optim/test_distributed.py).
 
 Usage: ``python -m tests.optim._distributed_worker RANK WORLD_SIZE PORT OUT_FILE``. Trains a
-model on this rank's shard with SVI and plain SGD, then tries a step with params that differ
-across ranks; writes the params and the mismatch error to ``OUT_FILE`` with ``torch.save``.
+model on this rank's shard with SVI and plain SGD; then fits a regression data-parallel on a
+plate sharded with ``shard_indices`` (recording the params after every step); then tries a
+step with params that differ across ranks. Writes the params and the mismatch error to
+``OUT_FILE`` with ``torch.save``.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import torch.distributed as torch_dist
 import ember
 import ember.distributions as dist
 from ember.infer import SVI, Trace_ELBO
-from ember.optim import SGD, DistributedOptimizer
+from ember.optim import SGD, Adam, DistributedOptimizer, shard_indices
 
 SHARDS = [torch.tensor([0.5, 1.5, -0.3]), torch.tensor([2.0, 2.5, 1.0])]
 STEPS = 5
+REGRESSION_STEPS = 20
 
 
 def model(data: torch.Tensor) -> None:
@@ -33,6 +36,34 @@ def guide(data: torch.Tensor) -> None:
     pass
 
 
+def regression_data() -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(10, generator=gen)
+    return x, 1.0 - 2.0 * x + 0.3 * torch.randn(10, generator=gen)
+
+
+def regression_model(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor | None) -> None:
+    a = ember.sample("a", dist.Normal(0.0, 5.0))
+    b = ember.sample("b", dist.Normal(0.0, 5.0))
+    if idx is None:
+        with ember.plate("data", len(x)):
+            ember.sample("y", dist.Normal(a + b * x, 0.3), obs=y)
+    else:
+        with ember.plate("data", len(x), subsample=idx):
+            ember.sample("y", dist.Normal(a + b * x[idx], 0.3), obs=y[idx])
+
+
+def regression_guide(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor | None) -> None:
+    for name in ("a", "b"):
+        loc = ember.param(f"{name}_loc", torch.tensor(0.0))
+        scale = ember.param(f"{name}_scale", torch.tensor(1.0), constraint=dist.constraints.positive)
+        ember.sample(name, dist.Normal(loc, scale))
+
+
+def regression_params() -> dict[str, torch.Tensor]:
+    return {name: ember.param(name).detach().clone() for name in ("a_loc", "a_scale", "b_loc", "b_scale")}
+
+
 def main() -> None:
     rank, world_size, port, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     torch_dist.init_process_group(
@@ -43,6 +74,20 @@ def main() -> None:
         for _ in range(STEPS):
             svi.step(SHARDS[rank])
         result: dict[str, object] = {name: ember.param(name).detach().clone() for name in ("loc", "scale")}
+
+        # Data-parallel regression (its own param names): the same seed on every rank, so the
+        # draws of the global latents agree.
+        torch.manual_seed(0)
+        x, y = regression_data()
+        idx = shard_indices(len(x))
+        svi = SVI(regression_model, regression_guide, DistributedOptimizer(Adam({"lr": 0.05})), Trace_ELBO())
+        trajectory = []
+        for _ in range(REGRESSION_STEPS):
+            svi.step(x, y, idx)
+            trajectory.append(regression_params())
+        result["trajectory"] = trajectory
+        result["shard"] = idx
+
 
         def mismatched(data: torch.Tensor) -> None:
             model(data)
