@@ -6,6 +6,7 @@ Each algorithm is a user of traces: it runs the guide and the model under ``trac
 
 from ember.infer import autoguide, reparam
 from ember.infer.abstract_infer import EmpiricalMarginal, TracePosterior, TracePredictive
+from ember.infer.compiled_elbo import CompiledTraceMeanField_ELBO, CompiledTrace_ELBO
 from ember.infer.csis import CSIS
 from ember.infer.elbo import ELBO
 from ember.infer.energy_distance import EnergyDistance
@@ -26,6 +27,8 @@ from ember.poutine.enumerate_config import config_enumerate
 
 __all__ = [
     "CSIS",
+    "CompiledTraceMeanField_ELBO",
+    "CompiledTrace_ELBO",
     "ELBO",
     "EmpiricalMarginal",
     "EnergyDistance",
