@@ -78,7 +78,7 @@ def make_guide(lib: Any, dist: Any) -> Callable[[torch.Tensor, torch.Tensor], No
 
 
 def make_bnn(lib: Any, dist: Any, nn: Any) -> Any:
-    class BNN(nn.PyroModule):  # type: ignore[misc, name-defined]  # a class per library
+    class BNN(nn.PyroModule):  # a class per library
         def __init__(self) -> None:
             super().__init__()
             self.fc1 = nn.PyroModule[torch.nn.Linear](5, 32)
@@ -140,7 +140,7 @@ def torch_bnn_loss() -> tuple[Callable[[], torch.Tensor], list[torch.Tensor]]:
         log_q = sum(q.log_prob(w).sum() for q, w in zip(qs, ws))
         log_prior = sum(normal(0.0, 1.0).log_prob(w).sum() for w in ws)
         mean = (torch.tanh(x @ w1.T + b1) @ w2.T + b2).squeeze(-1)
-        return log_q - log_prior - normal(mean, 0.3).log_prob(y).sum()  # type: ignore[no-any-return, operator]
+        return log_q - log_prior - normal(mean, 0.3).log_prob(y).sum()
 
     return loss, locs + rhos
 
@@ -175,7 +175,7 @@ def torch_regression_loss() -> tuple[Callable[[], torch.Tensor], list[torch.Tens
         qn = torch.distributions.LogNormal(n_loc, torch.nn.functional.softplus(n_rho))
         a, b, n = qa.rsample(), qb.rsample(), qn.rsample()
         log_p = prior.log_prob(a) + prior.log_prob(b) + half.log_prob(n) + normal(a + b * x, n).log_prob(y).sum()
-        return qa.log_prob(a) + qb.log_prob(b) + qn.log_prob(n) - log_p  # type: ignore[no-any-return]
+        return qa.log_prob(a) + qb.log_prob(b) + qn.log_prob(n) - log_p
 
     return loss, params
 

@@ -269,16 +269,15 @@ class CapturedStep:
                 params[name] = value
             with replay(params=params):
                 loss, surrogate = loss_fn(model, guide, args_, kwargs_)
+            grads: Sequence[torch.Tensor | None] = [None] * count
             if surrogate.requires_grad and leaves:
                 grads = torch.autograd.grad(surrogate, leaves, allow_unused=True)
-            else:
-                grads = (None,) * count
             zeros = [torch.zeros_like(leaf) if g is None else g for leaf, g in zip(leaves, grads)]
             return (loss.detach(), *(g.detach() for g in zeros))
 
         # The leaves themselves, not copies: make_fx maps these very tensors to the graph's inputs,
         # so a module that holds its param (PyroModule, `ember.module`) reads the input too.
-        leaves = [store[name].unconstrained() for name in names]
+        leaves = [getattr(store[name], "unconstrained")() for name in names]
         devices = sorted({leaf.device.index or 0 for leaf in leaves if leaf.device.type == "cuda"})
         saved = store.get_state()
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -36,7 +36,7 @@ def mean_field_guide(x: torch.Tensor, y: torch.Tensor) -> None:
     scale = ember.param("w_scale", torch.ones(x.shape[1]), constraint=constraints.positive)
     ember.sample("w", dist.Normal(loc, scale).to_event(1))
     s_loc = ember.param("s_loc", torch.tensor(0.0))
-    s_scale = ember.param("s_scale", torch.tensor(0.5), constraint=constraints.interval(0.01, 2.0))
+    s_scale = ember.param("s_scale", torch.tensor(0.5), constraint=constraints.interval(0.01, 2.0))  # type: ignore[no-untyped-call]  # torch's constraint factories are unannotated
     ember.sample("sigma", dist.LogNormal(s_loc, s_scale))
 
 
@@ -104,15 +104,15 @@ class BNN(PyroModule):
 
     def __init__(self) -> None:
         super().__init__()
-        self.hidden = PyroModule[torch.nn.Linear](3, 8)
+        self.hidden: Any = cast(Any, PyroModule[torch.nn.Linear](3, 8))
         self.hidden.weight = PyroSample(dist.Normal(0.0, 1.0).expand([8, 3]).to_event(2))
         self.hidden.bias = PyroSample(dist.Normal(0.0, 1.0).expand([8]).to_event(1))
-        self.out = PyroModule[torch.nn.Linear](8, 1)
+        self.out: Any = cast(Any, PyroModule[torch.nn.Linear](8, 1))
         self.out.weight = PyroSample(dist.Normal(0.0, 1.0).expand([1, 8]).to_event(2))
         self.out.bias = PyroSample(dist.Normal(0.0, 1.0).expand([1]).to_event(1))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        mean = self.out(torch.tanh(self.hidden(x))).squeeze(-1)
+        mean: torch.Tensor = self.out(torch.tanh(self.hidden(x))).squeeze(-1)
         with ember.plate("data", len(x)):
             ember.sample("y", dist.Normal(mean, 0.5), obs=y)
         return mean

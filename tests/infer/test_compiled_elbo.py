@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import pytest
 import torch
@@ -22,13 +22,14 @@ from tests.infer._static_models import cases, mean_field_guide, regression, subs
 STEPS = 25
 
 Params = dict[str, torch.Tensor]
+Steps = Sequence[tuple[tuple[Any, ...], dict[str, Any]]]
 
 
 def _fit(
     elbo: ELBO,
     model: Callable[..., Any],
     guide: Callable[..., Any],
-    steps: list[tuple[tuple[Any, ...], dict[str, Any]]],
+    steps: Steps,
 ) -> tuple[torch.Tensor, Params, SVI]:
     ember.clear_param_store()
     torch.manual_seed(0)
@@ -95,7 +96,7 @@ def test_replayed_steps_do_not_run_the_model() -> None:
 
 def test_new_subsample_size_recompiles_with_one_warning_and_stays_correct() -> None:
     _, _, (x, y), _ = cases()["subsample"]
-    steps = [((x, y, 8), {})] * 5 + [((x, y, 5), {})] * 5 + [((x, y, 8), {})] * 5
+    steps: Steps = [((x, y, 8), {})] * 5 + [((x, y, 5), {})] * 5 + [((x, y, 8), {})] * 5
     eager = _fit(Trace_ELBO(), subsampled, subsampled_guide, steps)
     elbo = CompiledTrace_ELBO(backend=None)
     with pytest.warns(UserWarning, match="the arguments' shapes, dtypes or values changed since the last step") as record:
@@ -107,7 +108,7 @@ def test_new_subsample_size_recompiles_with_one_warning_and_stays_correct() -> N
 
 def test_new_data_shape_recompiles_and_stays_correct() -> None:
     _, _, (x, y), _ = cases()["mean_field"]
-    steps = [((x, y), {})] * 4 + [((x[:30], y[:30]), {})] * 4
+    steps: Steps = [((x, y), {})] * 4 + [((x[:30], y[:30]), {})] * 4
     eager = _fit(Trace_ELBO(), regression, mean_field_guide, steps)
     with pytest.warns(UserWarning, match="changed since the last step"):
         compiled = _fit(CompiledTrace_ELBO(backend=None), regression, mean_field_guide, steps)
@@ -128,7 +129,7 @@ def _guide_with_optional_site(x: torch.Tensor, y: torch.Tensor, extra: bool = Fa
 
 def test_new_site_recompiles_and_steps_the_new_param() -> None:
     _, _, args, _ = cases()["mean_field"]
-    steps = [(args, {})] * 4 + [(args, {"extra": True})] * 4
+    steps: Steps = [(args, {})] * 4 + [(args, {"extra": True})] * 4
     eager = _fit(Trace_ELBO(), _model_with_optional_site, _guide_with_optional_site, steps)
     with pytest.warns(UserWarning, match="changed since the last step"):
         compiled = _fit(CompiledTrace_ELBO(backend=None), _model_with_optional_site, _guide_with_optional_site, steps)
@@ -172,7 +173,7 @@ def test_tensor_needing_grad_outside_the_param_store_runs_eagerly() -> None:
 
 def test_more_structures_than_max_graphs_run_eagerly() -> None:
     _, _, (x, y), _ = cases()["mean_field"]
-    steps = [((x[:n], y[:n]), {}) for n in (40, 40, 30, 30, 20, 20)]
+    steps: Steps = [((x[:n], y[:n]), {}) for n in (40, 40, 30, 30, 20, 20)]
     eager = _fit(Trace_ELBO(), regression, mean_field_guide, steps)
     with pytest.warns(UserWarning, match="max_graphs"):
         compiled = _fit(CompiledTrace_ELBO(backend=None, max_graphs=2), regression, mean_field_guide, steps)
@@ -197,7 +198,7 @@ def test_optimizer_and_param_store_state_round_trip_as_in_eager() -> None:
         # Deep copies: both hold the very tensors that the steps update in place.
         ember.get_param_store().set_state(copy.deepcopy(store_state))
         optim = Adam({"lr": 0.05})
-        optim.set_state(copy.deepcopy(compiled_state))
+        optim.set_state(copy.deepcopy(cast(dict[str, Any], compiled_state)))
         torch.manual_seed(1)
         svi = SVI(model, guide, optim, elbo)
         continued.append(torch.tensor([svi.step(*args) for _ in range(5)]))
