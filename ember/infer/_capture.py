@@ -12,8 +12,9 @@ run as it is for ``backend=None``.
 
 The structure key (:func:`structure_key`) is what a static model's structure may depend on and
 is cheap to read every step: the model and guide, each argument's shape, dtype and device (the
-value of non-tensor arguments), the number of params in the store, the shape of each param the
-graph reads, and the validation flags. A new key runs the step eagerly and captures a new graph
+value of non-tensor arguments), the number of params in the store, the shape and constraint of
+each param the graph reads, and the validation flags. A step run inside handlers other than
+``SVI.step``'s param-only trace runs eagerly (one warning). A new key runs the step eagerly and captures a new graph
 (one warning says what changed); a capture that reads a tensor's value as a Python number
 (data-dependent control flow, ``.item()``) fails, and that key then always runs eagerly, with
 one warning saying so.
@@ -34,7 +35,9 @@ from torch.distributions import transform_to
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from ember.infer.util import is_validation_enabled
+from ember.poutine import TraceMessenger
 from ember.poutine.handlers import block, replay, trace
+from ember.poutine.runtime import get_stack
 from ember.primitives import get_param_store, param, validation_enabled
 from ember._util import warn_at_caller
 
@@ -109,6 +112,11 @@ def _no_check(self: Any, value: torch.Tensor) -> None:
     """A support check that checks nothing (see :meth:`CapturedStep._capture`)."""
 
 
+def _only_param_traces() -> bool:
+    """Whether every active handler is a param-only trace (``SVI.step``'s own), which a replay honours."""
+    return all(isinstance(frame, TraceMessenger) and frame.param_only for frame in get_stack())
+
+
 class _FrozenParams(RuntimeError):
     """The captured graph would hold params as constants."""
 
@@ -116,11 +124,13 @@ class _FrozenParams(RuntimeError):
 class _Entry:
     """One captured step: the params it reads (names, shapes) and the compiled function."""
 
-    __slots__ = ("names", "shapes", "fn", "eager", "compile_seconds", "calls")
+    __slots__ = ("names", "shapes", "constraints", "fn", "eager", "compile_seconds", "calls")
 
     def __init__(self, names: list[str], shapes: list[torch.Size], fn: Callable[..., Any] | None) -> None:
         self.names = names
         self.shapes = shapes
+        store = get_param_store()
+        self.constraints = [store._constraints.get(name) for name in names] if fn is not None else []
         self.fn = fn
         self.eager = fn is None
         self.compile_seconds = 0.0
@@ -159,6 +169,7 @@ class CapturedStep:
         self.entries: dict[Hashable, _Entry] = {}
         self._last_key: Hashable | None = None
         self._warned_change = False
+        self._warned_handlers = False
         #: seconds spent capturing and compiling (compiling happens on a graph's first call).
         self.compile_seconds = 0.0
 
@@ -166,12 +177,25 @@ class CapturedStep:
         """The loss of one step; the gradients are accumulated into the params' ``.grad``."""
         key, tensors = structure_key(model, guide, args, kwargs)
         entry = self.entries.get(key)
+        if not _only_param_traces():
+            # Handlers around the step (a scale, a condition, a trace of the samples) must see
+            # and change the sites, which only the eager step runs.
+            if not self._warned_handlers:
+                self._warned_handlers = True
+                warn_at_caller(
+                    f"{self.owner}: the step runs inside handlers other than SVI's own, so it runs eagerly",
+                    UserWarning,
+                )
+            return self.eager_fn(model, guide, args, kwargs)
         if entry is not None and not entry.eager:
             leaves = [getattr(param(name), "unconstrained")() for name in entry.names]
-            if all(leaf.shape == shape for leaf, shape in zip(leaves, entry.shapes)):
+            constraints = get_param_store()._constraints  # noqa: SLF001  # the store's own map, read only
+            if all(leaf.shape == shape for leaf, shape in zip(leaves, entry.shapes)) and all(
+                constraints.get(name) is c for name, c in zip(entry.names, entry.constraints)
+            ):
                 self._last_key = key
                 return self._run(entry, leaves, tensors)
-            entry = None  # a param was replaced by one of another shape: capture again
+            entry = None  # a param was replaced by one of another shape or constraint: capture again
         if entry is not None:
             return self.eager_fn(model, guide, args, kwargs)
         return self._first_step(key, model, guide, args, kwargs, tensors)

@@ -26,7 +26,9 @@ double). With inductor this holds because it is told to keep torch's random ops
 
 **Guards.** Each step computes a structure key (see :mod:`ember.infer._capture`): model and
 guide, argument shapes/dtypes/devices and non-tensor values, the number of params in the store,
-the validation flag, and the shapes of the params the graph reads. A new key runs that step
+the validation flag, and the shapes and constraints of the params the graph reads. A step
+run inside other handlers than ``SVI.step``'s own (``poutine.scale``, ``condition``, a trace
+of the samples) runs eagerly, with one warning. A new key runs that step
 eagerly and captures a graph for it, up to ``max_graphs``, warning once that the structure
 changed; earlier keys keep their graphs. A model or guide that reads a tensor's value as a
 Python number while the step is captured (data-dependent control flow) cannot be captured: that

@@ -203,3 +203,23 @@ def test_optimizer_and_param_store_state_round_trip_as_in_eager() -> None:
         svi = SVI(model, guide, optim, elbo)
         continued.append(torch.tensor([svi.step(*args) for _ in range(5)]))
     torch.testing.assert_close(continued[1], continued[0], rtol=2e-6, atol=1e-4)
+
+
+def test_step_inside_other_handlers_runs_eagerly_with_one_warning() -> None:
+    model, guide, args, _ = cases()["mean_field"]
+    steps: Steps = [(args, {})] * 4
+
+    def scaled_fit(elbo: ELBO) -> torch.Tensor:
+        ember.clear_param_store()
+        torch.manual_seed(0)
+        svi = SVI(model, guide, Adam({"lr": 0.05}), elbo)
+        losses = [svi.step(*args)]
+        with ember.poutine.scale(scale=3.0):
+            losses += [svi.step(*a, **k) for a, k in steps]
+        return torch.tensor(losses)
+
+    eager = scaled_fit(Trace_ELBO())
+    with pytest.warns(UserWarning, match="handlers other than SVI's own") as record:
+        compiled = scaled_fit(CompiledTrace_ELBO(backend=None))
+    assert len(record) == 1
+    torch.testing.assert_close(compiled, eager, rtol=2e-6, atol=1e-4)
