@@ -283,28 +283,37 @@ def main() -> None:
         warmups: dict[str, float] = {}
         ember.clear_param_store()
         pyro.clear_param_store()
+        failed: dict[str, str] = {}
         for contender in CONTENDERS:
-            jobs[contender] = make_job(workload, contender)
-            warmups[contender] = warm(jobs[contender])
+            try:
+                job = make_job(workload, contender)
+                warmups[contender] = warm(job)
+                jobs[contender] = job
+            except Exception as error:  # e.g. pyro-ppl's JitTrace_ELBO on a `pyro.module` encoder
+                failed[contender] = type(error).__name__
+                print(f"{workload}: {contender} fails: {type(error).__name__}: {str(error).splitlines()[0]}", flush=True)
         samples = run_interleaved(jobs, rounds, inner, warmup=2)
         captured = COMPILED_ELBOS[workload]._captured
         if captured is None or any(entry.eager for entry in captured.entries.values()):
             print(f"{workload}: the compiled Ember step fell back to eager")
         print(f"{workload}: Ember capture + compile {COMPILED_ELBOS[workload].compile_seconds:.2f} s", flush=True)
+        print(table(rows), flush=True)
         med = {k: statistics.median(v) * 1e6 for k, v in samples.items()}
         for contender in CONTENDERS:
+            if contender in failed:
+                rows.append((workload, contender, f"fails ({failed[contender]})", *("-",) * 5))
+                continue
             t = med[contender]
             even = "-"
             if contender.endswith("compiled") or contender.endswith("jit"):
                 base = "torch eager" if contender.startswith("torch") else ("pyro" if contender.startswith("pyro") else "ember eager")
-                gain = (med[base] - t) * 1e-6
+                gain = (med[base] - t) * 1e-6 if base in med else 0.0
                 extra = warmups[contender] - warmups[base]
                 even = f"{max(extra, 0.0) / gain:,.0f}" if gain > 0 else "never"
             rows.append((
-                workload, contender, f"{t:,.0f}", f"{t / med['torch eager']:.2f}x", f"{t / med['pyro']:.2f}x",
+                workload, contender, f"{t:,.0f}", f"{t / med['torch eager']:.2f}x", f"{t / med['pyro']:.2f}x" if "pyro" in med else "-",
                 f"{t / med['torch compiled']:.2f}x", f"{warmups[contender]:.2f}", even,
             ))
-    print(table(rows), flush=True)
     print(f"load at the end {os.getloadavg()[0]:.1f}")
 
 
