@@ -297,7 +297,6 @@ def main() -> None:
         if captured is None or any(entry.eager for entry in captured.entries.values()):
             print(f"{workload}: the compiled Ember step fell back to eager")
         print(f"{workload}: Ember capture + compile {COMPILED_ELBOS[workload].compile_seconds:.2f} s", flush=True)
-        print(table(rows), flush=True)
         med = {k: statistics.median(v) * 1e6 for k, v in samples.items()}
         for contender in CONTENDERS:
             if contender in failed:
@@ -314,6 +313,7 @@ def main() -> None:
                 workload, contender, f"{t:,.0f}", f"{t / med['torch eager']:.2f}x", f"{t / med['pyro']:.2f}x" if "pyro" in med else "-",
                 f"{t / med['torch compiled']:.2f}x", f"{warmups[contender]:.2f}", even,
             ))
+        print(table(rows), flush=True)
     print(f"load at the end {os.getloadavg()[0]:.1f}")
 
 
