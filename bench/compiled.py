@@ -103,9 +103,16 @@ def bnn_data() -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
+_ENCODERS: dict[str, torch.nn.Module] = {}
+
+
 def make_local(lib: Any, dist: Any) -> tuple[Callable[..., None], Callable[..., None]]:
-    torch.manual_seed(1)
-    encoder = torch.nn.Sequential(torch.nn.Linear(1, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
+    # One encoder per library: its contenders share the param store, which keeps the first
+    # module's tensors under "encoder$$$..."; a second module would not be the one trained.
+    if lib.__name__ not in _ENCODERS:
+        torch.manual_seed(1)
+        _ENCODERS[lib.__name__] = torch.nn.Sequential(torch.nn.Linear(1, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
+    encoder = _ENCODERS[lib.__name__]
 
     def model(y: torch.Tensor) -> None:
         with lib.plate("data", len(y)):
