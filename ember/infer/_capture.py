@@ -1,0 +1,340 @@
+"""Capture of one SVI loss-and-gradient step as a graph of the params, the inputs and the draws.
+
+:class:`CapturedStep` holds, per structure key, a function of the unconstrained params and of
+the step's tensor arguments that returns the loss and the gradient of the surrogate loss with
+respect to every param. It is built by running the eager loss under
+:func:`torch.fx.experimental.proxy_tensor.make_fx` once, with the params replayed from the
+graph's inputs: the handlers, traces and per-site Python run at capture time only, and the
+graph keeps the random ops (``aten.normal``, ``aten.randperm``, ...) where eager code called
+them, so replaying it draws from torch's global generator in the eager order. The graph is then
+handed to :func:`torch.compile` (inductor keeps torch's random ops, ``fallback_random``), or
+run as it is for ``backend=None``.
+
+The structure key (:func:`structure_key`) is what a static model's structure may depend on and
+is cheap to read every step: the model and guide, each argument's shape, dtype and device (the
+value of non-tensor arguments), the number of params in the store, the shape and constraint of
+each param the graph reads, and the validation flags. A step run inside handlers other than
+``SVI.step``'s param-only trace runs eagerly (one warning). A new key runs the step eagerly and captures a new graph
+(one warning says what changed); a capture that reads a tensor's value as a Python number
+(data-dependent control flow, ``.item()``) fails, and that key then always runs eagerly, with
+one warning saying so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import warnings
+import weakref
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any
+from unittest import mock
+
+import torch
+from torch.distributions import transform_to
+from torch.fx.experimental.proxy_tensor import make_fx
+
+from ember.infer.util import is_validation_enabled
+from ember.poutine import TraceMessenger
+from ember.poutine.handlers import block, replay, trace
+from ember.poutine.runtime import get_stack
+from ember.primitives import get_param_store, param, validation_enabled
+from ember._util import warn_at_caller
+
+__all__ = ["CapturedStep", "structure_key"]
+
+Model = Callable[..., Any]
+LossFn = Callable[[Model, Model, Sequence[Any], Mapping[str, Any]], tuple[torch.Tensor, torch.Tensor]]
+EagerFn = Callable[[Model, Model, Sequence[Any], Mapping[str, Any]], float]
+
+_DATA_DEPENDENT = ("_local_scalar_dense", "data-dependent", "DataDependent")
+
+
+def _flatten(value: Any, tensors: list[torch.Tensor]) -> Hashable:
+    """The hashable skeleton of ``value``; its tensors are appended to ``tensors`` in order."""
+    if isinstance(value, torch.Tensor):
+        tensors.append(value)
+        return ("tensor", tuple(value.shape), value.dtype, value.device, value.requires_grad)
+    if isinstance(value, (tuple, list)):
+        return (type(value), tuple(_flatten(x, tensors) for x in value))
+    if isinstance(value, dict):
+        return (dict, tuple((k, _flatten(v, tensors)) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))))
+    try:
+        hash(value)
+    except TypeError:
+        return ("id", id(value))
+    hashable: Hashable = value
+    return hashable
+
+
+def _unflatten(value: Any, tensors: Sequence[torch.Tensor], position: list[int]) -> Any:
+    """``value`` with its tensors replaced by ``tensors``, read from ``position[0]`` on."""
+    if isinstance(value, torch.Tensor):
+        out = tensors[position[0]]
+        position[0] += 1
+        return out
+    if isinstance(value, (tuple, list)):
+        items = [_unflatten(x, tensors, position) for x in value]
+        return tuple(items) if isinstance(value, tuple) else items
+    if isinstance(value, dict):
+        return {k: _unflatten(value[k], tensors, position) for k in sorted(value, key=str)}
+    return value
+
+
+def structure_key(model: Model, guide: Model, args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[Hashable, list[torch.Tensor]]:
+    """The step's structure key and its tensor inputs (args then kwargs, depth first).
+
+    :param model: the model.
+    :param guide: the guide.
+    :param args: the step's positional arguments.
+    :param kwargs: the step's keyword arguments.
+
+    >>> key, tensors = structure_key(print, print, (torch.zeros(2, 3), 5), {"flag": True})
+    >>> [tuple(t.shape) for t in tensors], key == structure_key(print, print, (torch.ones(2, 3), 5), {"flag": True})[0]
+    ([(2, 3)], True)
+    """
+    tensors: list[torch.Tensor] = []
+    skeleton = _flatten((tuple(args), dict(kwargs)), tensors)
+    key = (id(model), id(guide), skeleton, len(get_param_store()), is_validation_enabled())
+    return key, tensors
+
+
+def _describe_change(old: Hashable, new: Hashable) -> str:
+    """A short phrase naming the part of the structure key that differs."""
+    if not (isinstance(old, tuple) and isinstance(new, tuple)) or len(old) != len(new):
+        return "the structure"
+    labels = ("the model", "the guide", "the arguments' shapes, dtypes or values", "the set of params", "validation")
+    changed = [label for label, a, b in zip(labels, old, new) if a != b]
+    return " and ".join(changed) if changed else "the structure"
+
+
+def _no_check(self: Any, value: torch.Tensor) -> None:
+    """A support check that checks nothing (see :meth:`CapturedStep._capture`)."""
+
+
+def _only_param_traces() -> bool:
+    """Whether every active handler is a param-only trace (``SVI.step``'s own), which a replay honours."""
+    return all(isinstance(frame, TraceMessenger) and frame.param_only for frame in get_stack())
+
+
+class _FrozenParams(RuntimeError):
+    """The captured graph would hold params as constants."""
+
+
+class _Entry:
+    """One captured step: the params it reads (names, shapes) and the compiled function."""
+
+    __slots__ = ("names", "shapes", "constraints", "fn", "eager", "compile_seconds", "calls")
+
+    def __init__(self, names: list[str], shapes: list[torch.Size], fn: Callable[..., Any] | None) -> None:
+        self.names = names
+        self.shapes = shapes
+        store = get_param_store()
+        self.constraints = [store._constraints.get(name) for name in names] if fn is not None else []
+        self.fn = fn
+        self.eager = fn is None
+        self.compile_seconds = 0.0
+        self.calls = 0
+
+
+class CapturedStep:
+    """Loss-and-gradient steps replayed from captured, compiled graphs; eager where that is unsafe.
+
+    :param owner: the name used in warnings (the ELBO's class name).
+    :param loss_fn: ``(model, guide, args, kwargs) -> (loss, surrogate_loss)`` as tensors:
+        what the graph computes.
+    :param eager_fn: the eager ``loss_and_grads``: run on the first step of each key (its loss,
+        draws and gradients are exactly eager ones) and for keys that cannot be captured.
+    :param backend: the :func:`torch.compile` backend, or ``None`` to run the captured graph
+        without compiling it.
+    :param compile_options: ``options`` for :func:`torch.compile` (inductor only).
+    :param max_graphs: how many structure keys get a graph; later new keys run eagerly.
+    """
+
+    def __init__(
+        self,
+        owner: str,
+        loss_fn: LossFn,
+        eager_fn: EagerFn,
+        backend: str | Callable[..., Any] | None,
+        compile_options: dict[str, Any] | None = None,
+        max_graphs: int = 8,
+    ) -> None:
+        self.owner = owner
+        self.loss_fn = loss_fn
+        self.eager_fn = eager_fn
+        self.backend = backend
+        self.compile_options = compile_options
+        self.max_graphs = max_graphs
+        self.entries: dict[Hashable, _Entry] = {}
+        self._last_key: Hashable | None = None
+        self._warned_change = False
+        self._warned_handlers = False
+        #: seconds spent capturing and compiling (compiling happens on a graph's first call).
+        self.compile_seconds = 0.0
+
+    def __call__(self, model: Model, guide: Model, args: Sequence[Any], kwargs: Mapping[str, Any]) -> float:
+        """The loss of one step; the gradients are accumulated into the params' ``.grad``."""
+        key, tensors = structure_key(model, guide, args, kwargs)
+        entry = self.entries.get(key)
+        if not _only_param_traces():
+            # Handlers around the step (a scale, a condition, a trace of the samples) must see
+            # and change the sites, which only the eager step runs.
+            if not self._warned_handlers:
+                self._warned_handlers = True
+                warn_at_caller(
+                    f"{self.owner}: the step runs inside handlers other than SVI's own, so it runs eagerly",
+                    UserWarning,
+                )
+            return self.eager_fn(model, guide, args, kwargs)
+        if entry is not None and not entry.eager:
+            leaves = [getattr(param(name), "unconstrained")() for name in entry.names]
+            constraints = get_param_store()._constraints  # noqa: SLF001  # the store's own map, read only
+            if all(leaf.shape == shape for leaf, shape in zip(leaves, entry.shapes)) and all(
+                constraints.get(name) is c for name, c in zip(entry.names, entry.constraints)
+            ):
+                self._last_key = key
+                return self._run(entry, leaves, tensors)
+            entry = None  # a param was replaced by one of another shape or constraint: capture again
+        if entry is not None:
+            return self.eager_fn(model, guide, args, kwargs)
+        return self._first_step(key, model, guide, args, kwargs, tensors)
+
+    def _run(self, entry: _Entry, leaves: list[torch.Tensor], tensors: list[torch.Tensor]) -> float:
+        assert entry.fn is not None
+        start = time.perf_counter() if entry.calls == 0 else 0.0
+        outputs = entry.fn(*[leaf.detach() for leaf in leaves], *tensors)
+        if entry.calls == 0:
+            entry.compile_seconds += time.perf_counter() - start
+            self.compile_seconds += time.perf_counter() - start
+        entry.calls += 1
+        loss, grads = outputs[0], outputs[1:]
+        for leaf, grad in zip(leaves, grads):
+            if leaf.grad is None:
+                leaf.grad = grad
+            else:
+                leaf.grad.add_(grad)
+        value: float = loss.item()
+        return value
+
+    def _first_step(
+        self,
+        key: Hashable,
+        model: Model,
+        guide: Model,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        tensors: list[torch.Tensor],
+    ) -> float:
+        if self._last_key is not None and not self._warned_change:
+            self._warned_change = True
+            warn_at_caller(
+                f"{self.owner}: {_describe_change(self._last_key, key)} changed since the last step; "
+                "this step runs eagerly and a new graph is captured for the new structure",
+                UserWarning,
+            )
+        with trace(param_only=True) as capture:
+            value = self.eager_fn(model, guide, args, kwargs)
+        names = list(capture.trace.nodes)
+        # The first step creates the params, so the key of the next steps is read after it.
+        key, tensors = structure_key(model, guide, args, kwargs)
+        self._last_key = key
+        if len(self.entries) >= self.max_graphs:
+            warn_at_caller(
+                f"{self.owner}: {len(self.entries)} graphs captured already (max_graphs); new structures run eagerly",
+                UserWarning,
+            )
+            self.entries[key] = _Entry(names, [], None)
+            return value
+        start = time.perf_counter()
+        try:
+            graph = self._capture(names, model, guide, args, kwargs, tensors)
+        except Exception as error:  # any failure to capture means: run this structure eagerly
+            self.entries[key] = _Entry(names, [], None)
+            message = str(error).split("\n", 1)[0]
+            if any(marker in str(error) for marker in _DATA_DEPENDENT):
+                reason = (
+                    "the model or guide reads a tensor's value as a Python number (data-dependent control "
+                    "flow such as `if x.sum() > 0:`, or `.item()`), so its structure may change with the values"
+                )
+            elif isinstance(error, _FrozenParams):
+                reason = message
+            else:
+                reason = f"capturing the step failed ({type(error).__name__}: {message})"
+            warn_at_caller(f"{self.owner}: {reason}; the step runs eagerly, as Trace_ELBO", UserWarning)
+            return value
+        shapes = [get_param_store()[name].shape for name in names]
+        self.entries[key] = _Entry(names, shapes, self._compile(graph))
+        self.compile_seconds += time.perf_counter() - start
+        return value
+
+    def _capture(
+        self,
+        names: list[str],
+        model: Model,
+        guide: Model,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        tensors: list[torch.Tensor],
+    ) -> torch.fx.GraphModule:
+        store = get_param_store()
+        constraints = [store._constraints[name] for name in names]  # noqa: SLF001  # the leaves' constraints
+        count = len(names)
+        skeleton = (tuple(args), dict(kwargs))
+        loss_fn = self.loss_fn
+
+        def step(*inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            leaves = list(inputs[:count])
+            args_, kwargs_ = _unflatten(skeleton, inputs[count:], [0])
+            params = {}
+            for name, c, leaf in zip(names, constraints, leaves):
+                value = transform_to(c)(leaf)
+                setattr(value, "unconstrained", weakref.ref(leaf))
+                params[name] = value
+            with replay(params=params):
+                loss, surrogate = loss_fn(model, guide, args_, kwargs_)
+            grads: Sequence[torch.Tensor | None] = [None] * count
+            if surrogate.requires_grad and leaves:
+                grads = torch.autograd.grad(surrogate, leaves, allow_unused=True)
+            zeros = [torch.zeros_like(leaf) if g is None else g for leaf, g in zip(leaves, grads)]
+            return (loss.detach(), *(g.detach() for g in zeros))
+
+        # The leaves themselves, not copies: make_fx maps these very tensors to the graph's inputs,
+        # so a module that holds its param (PyroModule, `ember.module`) reads the input too.
+        leaves = [getattr(store[name], "unconstrained")() for name in names]
+        devices = sorted({leaf.device.index or 0 for leaf in leaves if leaf.device.type == "cuda"})
+        saved = store.get_state()
+        try:
+            stack = contextlib.ExitStack()
+            # The capture run repeats the eager step: undo its draws and whatever it writes to the store.
+            with torch.random.fork_rng(devices=devices), block(), validation_enabled(False), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                # Distributions built before the capture (a PyroSample prior) keep the validation
+                # flag they were built with; their support check would read a tensor's value.
+                stack.enter_context(mock.patch.object(torch.distributions.Distribution, "_validate_sample", _no_check))
+                with stack:
+                    graph: torch.fx.GraphModule = make_fx(step)(*leaves, *tensors)
+        finally:
+            store.set_state(saved)
+        frozen = [name for name, value in graph.named_buffers() if value.requires_grad]
+        frozen += [name for name, value in graph.named_parameters() if value.requires_grad]
+        frozen += [name for name, value in vars(graph).items() if isinstance(value, torch.Tensor) and value.requires_grad]
+        if frozen:
+            # e.g. an nn.Module's own parameters behind `ember.module`: the graph would hold
+            # them as constants, with no gradient, so this structure runs eagerly.
+            raise _FrozenParams(
+                f"the step reads {len(frozen)} tensor(s) that require grad but are not read through "
+                "`ember.param` (such as the parameters of a torch.nn.Module registered with `ember.module`; "
+                "a PyroModule reads its params through `ember.param`)"
+            )
+        return graph
+
+    def _compile(self, graph: torch.fx.GraphModule) -> Callable[..., Any]:
+        if self.backend is None:
+            return graph
+        options = self.compile_options
+        if self.backend == "inductor":
+            # Inductor's own RNG would draw other numbers than eager code with the same seed.
+            options = {"fallback_random": True, **(options or {})}
+        compiled: Callable[..., Any] = torch.compile(graph, backend=self.backend, options=options, dynamic=False, fullgraph=True)
+        return compiled
