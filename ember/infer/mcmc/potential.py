@@ -274,6 +274,8 @@ class FlatPotential:
             # inputs: fresh dense copies give it one layout, so it compiles once.
             args = tuple(a.clone(memory_format=torch.contiguous_format) for a in args)
         try:
+            if not torch.is_grad_enabled():  # the samplers' loop already runs without grad
+                return self._graph(*args)
             with torch.no_grad():
                 return self._graph(*args)
         except RuntimeError as e:
