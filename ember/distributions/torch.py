@@ -18,6 +18,7 @@ from torch.distributions import constraints
 from torch.distributions.transforms import ExpTransform
 from torch.types import _size
 
+from ember.distributions import conjugate_update as _updates
 from ember.distributions._common import DelegatedRsample, TypedTorchMethods, new_instance
 from ember.distributions.torch_discrete import (
     Bernoulli,
@@ -96,6 +97,8 @@ class Beta(TypedTorchMethods, torch.distributions.Beta, TorchDistributionMixin):
     tensor(0.4055)
     """
 
+    conjugate_update = _updates.beta_update
+
 
 class Cauchy(TypedTorchMethods, torch.distributions.Cauchy, TorchDistributionMixin):
     """Cauchy (Lorentz) distribution.
@@ -157,6 +160,8 @@ class Gamma(TypedTorchMethods, torch.distributions.Gamma, TorchDistributionMixin
     >>> Gamma(1.0, 1.0).log_prob(torch.tensor(1.0))
     tensor(-1.)
     """
+
+    conjugate_update = _updates.gamma_update
 
 
 class GeneralizedPareto(

@@ -15,6 +15,7 @@ import torch
 from torch.distributions import constraints
 from torch.types import _size
 
+from ember.distributions import conjugate_update as _updates
 from ember.distributions._common import DelegatedRsample, TypedTorchMethods, new_instance
 from ember.distributions._expansion import plan_expansion
 from ember.distributions._protocol import DistributionProtocol
@@ -341,6 +342,8 @@ class Independent(
     >>> d.batch_shape, d.event_shape, d.log_prob(torch.zeros(2, 3)).shape
     (torch.Size([2]), torch.Size([3]), torch.Size([2]))
     """
+
+    conjugate_update = _updates.independent_update
 
     @classmethod
     def infer_shapes(cls, **arg_shapes: Sequence[int]) -> tuple[torch.Size, torch.Size]:

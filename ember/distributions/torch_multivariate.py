@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch.types import _size
 
+from ember.distributions import conjugate_update as _updates
 from ember.distributions._common import TypedTorchMethods
 from ember.distributions.torch_distribution import TorchDistributionMixin
 from ember.distributions.util import broadcast_shape
@@ -44,6 +45,8 @@ class Dirichlet(TypedTorchMethods, torch.distributions.Dirichlet, TorchDistribut
     >>> Dirichlet(torch.ones(3)).log_prob(torch.tensor([0.2, 0.3, 0.5]))
     tensor(0.6931)
     """
+
+    conjugate_update = _updates.dirichlet_update
 
     @classmethod
     def infer_shapes(cls, **arg_shapes: Sequence[int]) -> tuple[torch.Size, torch.Size]:
