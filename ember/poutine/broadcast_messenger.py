@@ -36,7 +36,12 @@ class BroadcastMessenger(Messenger):
     """
 
     @staticmethod
-    def _pyro_sample(msg: Message) -> None:
+    def _pyro_sample(msg: Message, innermost_first: bool = False) -> None:
+        """Expand ``msg["fn"]`` to the plates' sizes; raise naming the first mismatched plate.
+
+        A plate broadcasting on behalf of the plates inside it checks them innermost first,
+        the order in which Pyro's per-plate broadcasts would meet them.
+        """
         fn = msg["fn"]
         if msg["done"] or msg["type"] != "sample" or not isinstance(fn, TorchDistributionMixin):
             return
@@ -46,7 +51,7 @@ class BroadcastMessenger(Messenger):
         actual = tuple(fn.batch_shape)
         ndim = max(len(actual), max(-f.dim for f in frames if f.dim is not None))
         target = [1] * (ndim - len(actual)) + list(actual)
-        for frame in frames:
+        for frame in reversed(frames) if innermost_first else frames:
             assert frame.dim is not None and frame.dim < 0
             current = target[frame.dim]
             if current != 1 and current != frame.size:

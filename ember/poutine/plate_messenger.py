@@ -39,7 +39,7 @@ class PlateMessenger(SubsampleMessenger):
         # The next messenger out is a plate that broadcasts over all frames, this one's
         # included, with nothing in between to look at ``fn``: one expand does for both.
         if not self._outer_broadcasts:
-            BroadcastMessenger._pyro_sample(msg)
+            BroadcastMessenger._pyro_sample(msg, innermost_first=True)
 
     def __enter__(self) -> torch.Tensor:  # type: ignore[override]  # Pyro binds the indices, not the messenger, in `with plate(...) as idx`
         """Install the plate; a vectorized plate returns its (subsample) indices.
