@@ -18,7 +18,7 @@ from torch.distributions import constraints
 from torch.distributions.transforms import ExpTransform
 from torch.types import _size
 
-from ember.distributions import conjugate_update as _updates
+from ember.distributions import _conjugate_update as _updates
 from ember.distributions._common import DelegatedRsample, TypedTorchMethods, new_instance
 from ember.distributions.torch_discrete import (
     Bernoulli,

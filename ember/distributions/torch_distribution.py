@@ -15,7 +15,7 @@ import torch
 from torch.distributions import constraints
 from torch.types import _size
 
-from ember.distributions import conjugate_update as _updates
+from ember.distributions import _conjugate_update as _updates
 from ember.distributions._common import DelegatedRsample, TypedTorchMethods, new_instance
 from ember.distributions._expansion import plan_expansion
 from ember.distributions._protocol import DistributionProtocol

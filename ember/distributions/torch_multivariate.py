@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch.types import _size
 
-from ember.distributions import conjugate_update as _updates
+from ember.distributions import _conjugate_update as _updates
 from ember.distributions._common import TypedTorchMethods
 from ember.distributions.torch_distribution import TorchDistributionMixin
 from ember.distributions.util import broadcast_shape
