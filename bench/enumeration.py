@@ -13,37 +13,31 @@ All contenders run in one process, interleaved round by round; the numbers are m
 rounds of the mean time of one step within a round. A second table shows how the HMM step
 time grows with ``T`` (10 to 1,000) for the three contenders.
 
-Run ``python bench/enum.py`` or ``--quick``.
+Run ``python bench/enumeration.py`` or ``--quick``. (Named ``enumeration`` rather than
+the issue's ``enum``: a ``bench/enum.py`` shadows the standard library's ``enum`` for every
+script in ``bench/``.)
 """
 
 from __future__ import annotations
 
-import os
-import sys
+import argparse
+import gc
+import statistics
+import time
+from typing import Any, Callable
 
-# Run as a script, this file's folder leads sys.path, where this module would shadow the
-# standard library's ``enum``: import the standard modules with the folder moved to the end.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE] + [_HERE]
+import pyro
+import pyro.distributions
+import pyro.infer
+import pyro.optim
+import torch
+import _common
+from _common import run_interleaved, table, versions
 
-import argparse  # noqa: E402
-import gc  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from typing import Any, Callable  # noqa: E402
-
-import pyro  # noqa: E402
-import pyro.distributions  # noqa: E402
-import pyro.infer  # noqa: E402
-import pyro.optim  # noqa: E402
-import torch  # noqa: E402
-import _common  # noqa: E402
-from _common import run_interleaved, table, versions  # noqa: E402
-
-import ember  # noqa: E402
-import ember.distributions  # noqa: E402
-import ember.infer  # noqa: E402
-import ember.optim  # noqa: E402
+import ember
+import ember.distributions
+import ember.infer
+import ember.optim
 
 STATES = 4
 COMPONENTS = 3
