@@ -10,7 +10,6 @@ gradients and, unless the log densities are wanted (``mask=False``, for the weig
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from ember.poutine.handlers import block, condition, mask, trace
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import prune_subsample_sites
 from ember.primitives import plate
+from ember.poutine.runtime import value_error_like
 
 __all__: list[str] = []
 
@@ -154,3 +154,25 @@ def _predictive_sequential(
         # A non-tensor _RETURN comes back as the list of its values (Pyro fails on it).
         samples[name] = values if shape is None else torch.stack(values).reshape(shape)
     return _PredictiveResults(samples=samples, trace=traces)
+
+
+def _check_num_samples(num_samples: object) -> None:
+    """Reject a ``num_samples`` that is not a positive integer (with Pyro's error type)."""
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int):
+        raise value_error_like(TypeError, f"Predictive: num_samples must be a positive integer, got {num_samples!r}")
+    if num_samples == 0:
+        raise value_error_like(ZeroDivisionError, "Predictive: num_samples must be a positive integer, got 0")
+    if num_samples < 0:
+        raise value_error_like(RuntimeError, f"Predictive: num_samples must be a positive integer, got {num_samples}")
+
+
+def _check_leading_dims(posterior_samples: Mapping[str, torch.Tensor]) -> None:
+    """Reject posterior samples whose leading (sample) dims disagree, naming each site's shape."""
+    sizes = {name: tuple(sample.shape) for name, sample in posterior_samples.items()}
+    leading = {shape[0] if shape else None for shape in sizes.values()}
+    if len(leading) > 1:
+        listed = ", ".join(f"{name!r}: {shape}" for name, shape in sizes.items())
+        raise value_error_like(
+            RuntimeError,
+            f"Predictive: posterior_samples must share their leading (sample) dim, got shapes {listed}",
+        )

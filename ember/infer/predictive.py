@@ -14,10 +14,17 @@ from typing import Any
 
 import torch
 
-from ember.infer._predictive_core import _VECTORIZE_PLATE, Model, ReturnSites, _predictive, _PredictiveResults
+from ember.infer._predictive_core import (
+    _VECTORIZE_PLATE,
+    Model,
+    ReturnSites,
+    _check_leading_dims,
+    _check_num_samples,
+    _predictive,
+    _PredictiveResults,
+)
 from ember.infer.importance import LogWeightsMixin
 from ember.infer.util import CloneMixin, plate_log_prob_sum
-from ember.poutine.runtime import value_error_like
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import prune_subsample_sites
 from ember._util import warn_at_caller
@@ -25,26 +32,6 @@ from ember._util import warn_at_caller
 __all__ = ["MHResampler", "Predictive", "WeighedPredictive", "WeighedPredictiveResults"]
 
 
-def _check_num_samples(num_samples: object) -> None:
-    """Reject a ``num_samples`` that is not a positive integer (with Pyro's error type)."""
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int):
-        raise value_error_like(TypeError, f"Predictive: num_samples must be a positive integer, got {num_samples!r}")
-    if num_samples == 0:
-        raise value_error_like(ZeroDivisionError, "Predictive: num_samples must be a positive integer, got 0")
-    if num_samples < 0:
-        raise value_error_like(RuntimeError, f"Predictive: num_samples must be a positive integer, got {num_samples}")
-
-
-def _check_leading_dims(posterior_samples: Mapping[str, torch.Tensor]) -> None:
-    """Reject posterior samples whose leading (sample) dims disagree, naming each site's shape."""
-    sizes = {name: tuple(sample.shape) for name, sample in posterior_samples.items()}
-    leading = {shape[0] if shape else None for shape in sizes.values()}
-    if len(leading) > 1:
-        listed = ", ".join(f"{name!r}: {shape}" for name, shape in sizes.items())
-        raise value_error_like(
-            RuntimeError,
-            f"Predictive: posterior_samples must share their leading (sample) dim, got shapes {listed}",
-        )
 
 
 class Predictive(torch.nn.Module):
