@@ -11,12 +11,13 @@ from torch.nn.functional import logsigmoid
 from torch.types import _size
 
 from ember.distributions._params import broadcast_parameters, expand_parameters
+from ember.distributions._loc_scale import _RealLocScale
 from ember.distributions.torch_distribution import TorchDistribution
 
 __all__ = ["Logistic", "SkewLogistic"]
 
 
-class Logistic(TorchDistribution):
+class Logistic(_RealLocScale):
     """The logistic distribution: density ``sigmoid(z) sigmoid(-z) / scale``, ``z = (x - loc)/scale``.
 
     Sampled by inverting the CDF ``sigmoid(z)``, so ``rsample`` is reparameterized.
@@ -28,28 +29,6 @@ class Logistic(TorchDistribution):
     >>> Logistic(0.0, 1.0).log_prob(torch.tensor(0.0))
     tensor(-1.3863)
     """
-
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(
-        self,
-        loc: torch.Tensor | float,
-        scale: torch.Tensor | float,
-        *,
-        validate_args: bool | None = None,
-    ) -> None:
-        self.loc, self.scale = broadcast_parameters(type(self).__name__, loc=loc, scale=scale)
-        super().__init__(self.loc.shape, validate_args=validate_args)
-
-    def expand(self, batch_shape: _size, _instance: Any = None) -> Self:
-        """Expand the parameters to ``batch_shape``.
-
-        :param batch_shape: the new batch shape.
-        :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
-        """
-        return expand_parameters(self, Logistic, _instance, batch_shape, ("loc", "scale"))
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """Log density at ``value``."""

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Self
 
 import torch
-from torch.distributions import constraints
 from torch.types import _size
 
-from ember.distributions._params import broadcast_parameters, expand_parameters
-from ember.distributions.torch_distribution import TorchDistribution
+from ember.distributions._loc_scale import _RealLocScale
 
 __all__ = ["SoftLaplace"]
 
 
-class SoftLaplace(TorchDistribution):
+class SoftLaplace(_RealLocScale):
     """Density ``2 / (pi * scale * (exp(z) + exp(-z)))`` with ``z = (x - loc) / scale``.
 
     Laplace-like exponential tails with a smooth peak. The CDF is ``2/pi * atan(exp(z))``;
@@ -28,28 +25,6 @@ class SoftLaplace(TorchDistribution):
     >>> SoftLaplace(0.0, 1.0).cdf(torch.tensor(0.0))
     tensor(0.5000)
     """
-
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(
-        self,
-        loc: torch.Tensor | float,
-        scale: torch.Tensor | float,
-        *,
-        validate_args: bool | None = None,
-    ) -> None:
-        self.loc, self.scale = broadcast_parameters(type(self).__name__, loc=loc, scale=scale)
-        super().__init__(self.loc.shape, validate_args=validate_args)
-
-    def expand(self, batch_shape: _size, _instance: Any = None) -> Self:
-        """Expand the parameters to ``batch_shape``.
-
-        :param batch_shape: the new batch shape.
-        :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
-        """
-        return expand_parameters(self, SoftLaplace, _instance, batch_shape, ("loc", "scale"))
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """Log density at ``value``."""

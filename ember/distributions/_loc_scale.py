@@ -1,0 +1,38 @@
+"""The shared body of real-valued location-scale families with scalar parameters."""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+import torch
+from torch.distributions import constraints
+from torch.types import _size
+
+from ember.distributions._params import broadcast_parameters, expand_parameters
+from ember.distributions.torch_distribution import TorchDistribution
+
+
+class _RealLocScale(TorchDistribution):
+    """``loc`` and positive ``scale``, broadcast together; subclasses give the density."""
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
+    has_rsample = True
+
+    def __init__(
+        self,
+        loc: torch.Tensor | float,
+        scale: torch.Tensor | float,
+        *,
+        validate_args: bool | None = None,
+    ) -> None:
+        self.loc, self.scale = broadcast_parameters(type(self).__name__, loc=loc, scale=scale)
+        super().__init__(self.loc.shape, validate_args=validate_args)
+
+    def expand(self, batch_shape: _size, _instance: Any = None) -> Self:
+        """Expand the parameters to ``batch_shape``.
+
+        :param batch_shape: the new batch shape.
+        :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
+        """
+        return expand_parameters(self, type(self), _instance, batch_shape, ("loc", "scale"))
