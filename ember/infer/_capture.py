@@ -41,7 +41,7 @@ from ember.poutine.runtime import get_stack
 from ember.primitives import get_param_store, param, validation_enabled
 from ember._util import warn_at_caller
 
-__all__ = ["CapturedStep", "structure_key"]
+__all__ = ["CapturedStep", "compile_graph", "structure_key"]
 
 Model = Callable[..., Any]
 LossFn = Callable[[Model, Model, Sequence[Any], Mapping[str, Any]], tuple[torch.Tensor, torch.Tensor]]
@@ -54,7 +54,7 @@ def _flatten(value: Any, tensors: list[torch.Tensor]) -> Hashable:
     """The hashable skeleton of ``value``; its tensors are appended to ``tensors`` in order."""
     if isinstance(value, torch.Tensor):
         tensors.append(value)
-        return ("tensor", tuple(value.shape), value.dtype, value.device, value.requires_grad)
+        return ("tensor", tuple(value.shape), value.stride(), value.dtype, value.device, value.requires_grad)
     if isinstance(value, (tuple, list)):
         return (type(value), tuple(_flatten(x, tensors) for x in value))
     if isinstance(value, dict):
@@ -124,7 +124,7 @@ class _FrozenParams(RuntimeError):
 class _Entry:
     """One captured step: the params it reads (names, shapes) and the compiled function."""
 
-    __slots__ = ("names", "shapes", "constraints", "fn", "eager", "compile_seconds", "calls")
+    __slots__ = ("names", "shapes", "constraints", "fn", "eager", "compile_seconds", "calls", "leaves", "grads")
 
     def __init__(self, names: list[str], shapes: list[torch.Size], fn: Callable[..., Any] | None) -> None:
         self.names = names
@@ -135,6 +135,42 @@ class _Entry:
         self.eager = fn is None
         self.compile_seconds = 0.0
         self.calls = 0
+        #: the store's leaves when last checked, and the gradients the last step left on them.
+        self.leaves: list[torch.Tensor] | None = None
+        self.grads: list[torch.Tensor] = []
+
+    def current_leaves(self) -> list[torch.Tensor] | None:
+        """The params' leaves, read from the store; ``None`` if one was replaced or changed shape or constraint.
+
+        Two identity checks a param when the store still holds the leaves seen last time.
+        """
+        store = get_param_store()
+        params, constraints = store._params, store._constraints  # noqa: SLF001  # read only, the hot path
+        leaves = self.leaves
+        if leaves is not None and all(params.get(n) is leaf for n, leaf in zip(self.names, leaves)) and all(
+            constraints.get(n) is c for n, c in zip(self.names, self.constraints)
+        ):
+            return leaves
+        found = [params.get(name) for name in self.names]
+        if any(leaf is None for leaf in found):
+            return None
+        leaves = [leaf for leaf in found if leaf is not None]
+        if any(leaf.shape != shape for leaf, shape in zip(leaves, self.shapes)) or any(
+            constraints.get(n) is not c for n, c in zip(self.names, self.constraints)
+        ):
+            return None
+        self.leaves, self.grads = leaves, []
+        return leaves
+
+    def accumulate(self, leaves: list[torch.Tensor], grads: Sequence[torch.Tensor]) -> None:
+        """Add ``grads`` to the leaves' ``.grad``, taking them over where the last step left zeros."""
+        own = self.grads
+        for i, (leaf, grad) in enumerate(zip(leaves, grads)):
+            current = leaf.grad
+            if current is None or (i < len(own) and current is own[i]):
+                leaf.grad = grad  # the zeros this step left: adding to them changes nothing
+            else:
+                current.add_(grad)
 
 
 class CapturedStep:
@@ -200,7 +236,47 @@ class CapturedStep:
             return self.eager_fn(model, guide, args, kwargs)
         return self._first_step(key, model, guide, args, kwargs, tensors)
 
-    def _run(self, entry: _Entry, leaves: list[torch.Tensor], tensors: list[torch.Tensor]) -> float:
+    def svi_step(
+        self,
+        model: Model,
+        guide: Model,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        optimize: Callable[[list[torch.Tensor]], None],
+        reject: Callable[[float, list[torch.Tensor]], bool] | None,
+    ) -> float | None:
+        """A whole ``SVI.step`` from the graph, or ``None`` where ``SVI.step``'s own path must run.
+
+        :param optimize: steps the params (their gradients set).
+        :param reject: whether a step's loss or gradients forbid the update (``SVI``'s
+            non-finite check), or ``None``.
+
+        Runs only with no handler active and a graph for the step's key whose params are
+        the store's, then does what ``SVI.step`` does around ``loss_and_grads`` without its
+        param-only trace: the params are the graph's, in the order of their first use.
+        """
+        if get_stack():
+            return None
+        key, tensors = structure_key(model, guide, args, kwargs)
+        entry = self.entries.get(key)
+        if entry is None or entry.fn is None:
+            return None
+        leaves = entry.current_leaves()
+        if leaves is None:
+            return None
+        self._last_key = key
+        value, grads = self._call(entry, leaves, tensors)
+        if reject is None or not reject(value, leaves):
+            optimize(leaves)
+        # SVI.step leaves zero gradients: the graph's outputs are this step's own, zeroed in place.
+        own = [grad for grad in (leaf.grad for leaf in leaves) if grad is not None]
+        if own:
+            torch._foreach_zero_(own)
+        entry.grads = own if len(own) == len(leaves) else []
+        return value
+
+    def _call(self, entry: _Entry, leaves: list[torch.Tensor], tensors: list[torch.Tensor]) -> tuple[float, Sequence[torch.Tensor]]:
+        """The loss of the graph's step; its gradients are accumulated into the leaves."""
         assert entry.fn is not None
         start = time.perf_counter() if entry.calls == 0 else 0.0
         outputs = entry.fn(*[leaf.detach() for leaf in leaves], *tensors)
@@ -208,14 +284,14 @@ class CapturedStep:
             entry.compile_seconds += time.perf_counter() - start
             self.compile_seconds += time.perf_counter() - start
         entry.calls += 1
-        loss, grads = outputs[0], outputs[1:]
-        for leaf, grad in zip(leaves, grads):
-            if leaf.grad is None:
-                leaf.grad = grad
-            else:
-                leaf.grad.add_(grad)
-        value: float = loss.item()
-        return value
+        grads = outputs[1:]
+        entry.accumulate(leaves, grads)
+        value: float = outputs[0].item()
+        return value, grads
+
+    def _run(self, entry: _Entry, leaves: list[torch.Tensor], tensors: list[torch.Tensor]) -> float:
+        entry.grads = []  # the caller zeroes the gradients its own way
+        return self._call(entry, leaves, tensors)[0]
 
     def _first_step(
         self,
@@ -264,7 +340,8 @@ class CapturedStep:
             warn_at_caller(f"{self.owner}: {reason}; the step runs eagerly, as Trace_ELBO", UserWarning)
             return value
         shapes = [get_param_store()[name].shape for name in names]
-        self.entries[key] = _Entry(names, shapes, self._compile(graph))
+        leaves = [getattr(param_value, "unconstrained")() for param_value in map(get_param_store().__getitem__, names)]
+        self.entries[key] = _Entry(names, shapes, self._compile(graph, [leaf.detach() for leaf in leaves] + tensors))
         self.compile_seconds += time.perf_counter() - start
         return value
 
@@ -329,12 +406,40 @@ class CapturedStep:
             )
         return graph
 
-    def _compile(self, graph: torch.fx.GraphModule) -> Callable[..., Any]:
-        if self.backend is None:
-            return graph
-        options = self.compile_options
-        if self.backend == "inductor":
-            # Inductor's own RNG would draw other numbers than eager code with the same seed.
-            options = {"fallback_random": True, **(options or {})}
-        compiled: Callable[..., Any] = torch.compile(graph, backend=self.backend, options=options, dynamic=False, fullgraph=True)
-        return compiled
+    def _compile(self, graph: torch.fx.GraphModule, inputs: Sequence[torch.Tensor]) -> Callable[..., Any]:
+        return compile_graph(graph, inputs, self.backend, self.compile_options)
+
+
+def compile_graph(
+    graph: torch.fx.GraphModule,
+    inputs: Sequence[torch.Tensor],
+    backend: str | Callable[..., Any] | None,
+    options: dict[str, Any] | None = None,
+) -> Callable[..., Any]:
+    """``graph`` compiled for ``inputs``-like arguments (their shapes, strides, dtypes, devices).
+
+    :param graph: a captured graph of aten ops (from ``make_fx``).
+    :param inputs: example inputs, used to compile now.
+    :param backend: ``None`` returns the graph as it is; ``"inductor"`` hands the graph to
+        inductor directly (no dynamo frame or guards around it: the callers guard the key,
+        and this saves ~25 us a call), falling back to :func:`torch.compile` if that fails;
+        any other backend goes through :func:`torch.compile`.
+    :param options: inductor options (``fallback_random`` is always on: inductor's own RNG would
+        draw other numbers than eager code with the same seed).
+    """
+    if backend is None:
+        return graph
+    if backend == "inductor":
+        options = {"fallback_random": True, **(options or {})}
+        try:
+            from torch._inductor import config as inductor_config
+            from torch._inductor.compile_fx import compile_fx
+
+            with inductor_config.patch(options):
+                direct = compile_fx(graph, list(inputs))
+            if callable(direct):
+                return direct
+        except Exception:  # a private API: if it moved or refuses the graph, torch.compile is the public path
+            pass
+    compiled: Callable[..., Any] = torch.compile(graph, backend=backend, options=options, dynamic=False, fullgraph=True)
+    return compiled

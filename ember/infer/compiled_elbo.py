@@ -6,8 +6,12 @@ because what is compiled is the loss and its gradient (the part of the step that
 handlers), because an ELBO already owns its options and caches, and because switching a Pyro
 program from ``Trace_ELBO`` to ``JitTrace_ELBO`` is the move users know. The optimizer update
 stays beside the graph, in :class:`~ember.optim.PyroOptim`, which steps params sharing
-hyperparameters in one multi-tensor (``foreach``) update with its per-param state and
-``get_state``/``set_state``/``save``/``load`` format unchanged.
+hyperparameters in one update, with torch's fused kernel where the optimizer class has one
+(Adam, AdamW, SGD, Adagrad; else ``foreach``), its per-param state and
+``get_state``/``set_state``/``save``/``load`` format unchanged. From the second step of a
+structure, ``SVI.step`` (with no handler around it and a plain ``PyroOptim``) runs whole from
+the graph: a structure-key check, the graph, the fused update, the gradients zeroed, with no
+param trace; the params are the graph's, in the order the model and guide first used them.
 
 **When it applies.** Only :meth:`loss_and_grads` (what ``SVI.step`` calls) is compiled;
 :meth:`loss` and :meth:`differentiable_loss` are the eager ones. The model and guide must have
@@ -124,6 +128,19 @@ class CompiledTrace_ELBO(Trace_ELBO):
     def loss_and_grads(self, model: Model, guide: Model, *args: Any, **kwargs: Any) -> float:
         """The negative ELBO, from the compiled graph; accumulates its gradient into the params."""
         return self._captured_step()(model, guide, args, kwargs)
+
+    def _svi_step(
+        self,
+        model: Model,
+        guide: Model,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        optimize: Callable[[list[torch.Tensor]], None],
+        reject: Callable[[float, list[torch.Tensor]], bool] | None,
+    ) -> float | None:
+        """``SVI.step`` whole, from the graph, or ``None`` where SVI must take its own path
+        (the first step of a structure, handlers around the step, an eager fallback)."""
+        return self._captured_step().svi_step(model, guide, args, kwargs, optimize, reject)
 
     def __getstate__(self) -> dict[str, Any]:
         # Graphs are not picklable and are rebuilt on the first step after loading.

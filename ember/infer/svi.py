@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from ember.infer.abstract_infer import TracePosterior, WeightedTrace
+from ember.infer.compiled_elbo import CompiledTrace_ELBO
 from ember.infer.elbo import ELBO
 from ember.infer.util import is_validation_enabled, zero_grads
 from ember.optim.optim import PyroOptim
@@ -140,9 +141,13 @@ class SVI(TracePosterior):
             raise ValueError("Optimizer should be an instance of pyro.optim.PyroOptim class.")
         self.loss: Loss
         self.loss_and_grads: Loss
+        # A compiled ELBO's whole step (graph, optimizer, zeroed grads) where its graph applies.
+        self._compiled_elbo: CompiledTrace_ELBO | None = None
         if isinstance(loss, ELBO):
             self.loss = loss.loss
             self.loss_and_grads = loss.loss_and_grads
+            if isinstance(loss, CompiledTrace_ELBO):
+                self._compiled_elbo = loss
         else:
             self.loss = loss
             self.loss_and_grads = _default_loss_and_grads(loss) if loss_and_grads is None else loss_and_grads
@@ -184,6 +189,12 @@ class SVI(TracePosterior):
         Arguments are passed to the model and the guide. A tuple loss gives a tuple of
         floats, as for :meth:`evaluate_loss`.
         """
+        compiled = self._compiled_elbo
+        if compiled is not None and self.loss_and_grads == compiled.loss_and_grads:
+            checked = self.skip_nonfinite_steps and is_validation_enabled()
+            fast = compiled._svi_step(self.model, self.guide, args, kwargs, self._step_params, self._reject if checked else None)
+            if fast is not None:
+                return fast
         with trace(param_only=True) as param_capture:
             loss = self.loss_and_grads(self.model, self.guide, *args, **kwargs)
         # A dict, not a set, so params are stepped in the order they were first used.
@@ -195,6 +206,14 @@ class SVI(TracePosterior):
         self.optim(params)
         zero_grads(params)
         return value
+
+    def _step_params(self, params: list[torch.Tensor]) -> None:
+        """Step ``params`` as ``self.optim(params)`` does, with fused kernels where it is a plain PyroOptim."""
+        optim = self.optim
+        if type(optim).__call__ is PyroOptim.__call__:
+            optim._clip_and_step(params, fused=True)
+        else:
+            optim(params)
 
     @staticmethod
     def _reject(loss: Any, params: list[torch.Tensor]) -> bool:

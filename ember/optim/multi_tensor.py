@@ -52,25 +52,43 @@ def _hyper(group: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple((key, value) for key, value in group.items() if key != "params")
 
 
+def _build(cls: type[Any], params: list[torch.Tensor], hyper: tuple[tuple[str, Any], ...], fused: bool) -> Any:
+    """The optimizer of class ``cls`` over ``params``: fused where asked and torch has a kernel, else ``foreach``."""
+    accepted = inspect.signature(cls).parameters
+    arguments = {k: v for k, v in hyper if k in accepted}
+    optimizer = None
+    if fused and "fused" in accepted and not arguments.get("differentiable"):
+        try:
+            optimizer = cls(params, **{**arguments, "fused": True, "foreach": False})
+        except (RuntimeError, ValueError):  # no fused kernel for these devices or dtypes
+            optimizer = None
+    if optimizer is None:
+        optimizer = cls(params, **arguments)
+        fused = False
+    # Keys the constructor does not take (a scheduler's ``initial_lr``, AdamW's
+    # ``decoupled_weight_decay``) are copied too.
+    group = optimizer.param_groups[0]
+    group.update(hyper)
+    if fused:
+        group.update(fused=True, foreach=False)
+    elif not group.get("fused"):
+        group["foreach"] = True
+    return optimizer
+
+
 class _Group:
-    """Members sharing a class and hyperparameters, and the ``foreach`` optimizer over them."""
+    """Members sharing a class and hyperparameters, and the multi-tensor optimizer over them."""
 
     __slots__ = ("members", "params", "snapshots", "optimizer")
 
-    def __init__(self, members: list[Any], params: list[torch.Tensor], hyper: tuple[tuple[str, Any], ...]) -> None:
+    def __init__(
+        self, members: list[Any], params: list[torch.Tensor], hyper: tuple[tuple[str, Any], ...], fused: bool = False
+    ) -> None:
         self.members = members
         self.params = params
         # Each member's param group as built: a step compares the live group against it.
         self.snapshots = [dict(member.param_groups[0]) for member in members]
-        cls = type(members[0])
-        accepted = inspect.signature(cls).parameters
-        self.optimizer = optimizer = cls(params, **{k: v for k, v in hyper if k in accepted})
-        # Keys the constructor does not take (a scheduler's ``initial_lr``, AdamW's
-        # ``decoupled_weight_decay``) are copied too.
-        group = optimizer.param_groups[0]
-        group.update(hyper)
-        if not group.get("fused"):
-            group["foreach"] = True
+        self.optimizer = _build(type(members[0]), params, hyper, fused)
 
     def current(self) -> bool:
         """Whether every member still has the group's hyperparameters; re-links shared state."""
@@ -93,6 +111,9 @@ class GroupedStep:
     :param optimizers: each param's torch optimizer (a scheduler's inner optimizer).
     :param solo_steps: for params that cannot be grouped, the bound ``step`` to call, by
         index in ``params``; they are stepped one by one, in order, after the groups.
+    :param fused: step each group with torch's fused kernel where its class has one for the
+        params' devices and dtypes (``fused=True``), else with ``foreach``. The fused kernels
+        compute the same update to float rounding (not bit for bit); the state is the same.
 
     A compiled SVI step can hold one and call :meth:`step` after ``backward``.
     """
@@ -102,8 +123,9 @@ class GroupedStep:
         params: Sequence[torch.Tensor],
         optimizers: Sequence[Any],
         solo_steps: dict[int, Callable[[], Any]],
+        fused: bool = False,
     ) -> None:
-        self.key = tuple(map(id, params))
+        self.key = (fused, *map(id, params))
         self.solo = [solo_steps[i] for i in sorted(solo_steps)]
         by_hyper: dict[tuple[Any, ...], tuple[list[Any], list[torch.Tensor]]] = {}
         for i, (p, optimizer) in enumerate(zip(params, optimizers)):
@@ -118,7 +140,7 @@ class GroupedStep:
                 continue
             members.append(optimizer)
             group_params.append(p)
-        self.groups = [_Group(members, ps, _hyper(members[0].param_groups[0])) for members, ps in by_hyper.values()]
+        self.groups = [_Group(members, ps, _hyper(members[0].param_groups[0]), fused) for members, ps in by_hyper.values()]
 
     def step(self) -> bool:
         """Apply one update to every param; ``False`` (nothing stepped) if the plan is stale."""

@@ -130,6 +130,10 @@ class PyroOptim:
         if args or kwargs:  # a closure or other step arguments: one optimizer at a time
             self._step_each(params, *args, **kwargs)
             return
+        self._clip_and_step(params)
+
+    def _clip_and_step(self, params: list[torch.Tensor], fused: bool = False) -> None:
+        """:meth:`__call__` without step arguments; ``fused`` as for :meth:`step_grouped`."""
         steps = self._steps
         for p in params:
             entry = steps.get(p)
@@ -138,22 +142,26 @@ class PyroOptim:
             clip = entry[0]
             if clip is not None:
                 clip(p)
-        self.step_grouped(params)
+        self.step_grouped(params, fused)
 
-    def step_grouped(self, params: list[torch.Tensor]) -> None:
+    def step_grouped(self, params: list[torch.Tensor], fused: bool = False) -> None:
         """Step ``params`` (already set up, gradients clipped) with as few updates as possible.
 
         Params whose optimizers are torch's own, of one class and with equal
         hyperparameters, take one ``foreach`` update together; the rest step one by one.
         The values are those of stepping each optimizer alone. The plan is cached for the
         same list of params and rebuilt when it is stale.
+
+        :param params: the params to step.
+        :param fused: use torch's fused kernels where a group's class has one (the compiled
+            SVI step does): the same update to float rounding, the same state.
         """
         grouped = self._grouped
-        if grouped is None or grouped.key != tuple(map(id, params)) or not grouped.step():
-            grouped = self._grouped = self._plan(params)
+        if grouped is None or grouped.key != (fused, *map(id, params)) or not grouped.step():
+            grouped = self._grouped = self._plan(params, fused)
             grouped.step()
 
-    def _plan(self, params: list[torch.Tensor]) -> GroupedStep:
+    def _plan(self, params: list[torch.Tensor], fused: bool = False) -> GroupedStep:
         optimizers = []
         solo: dict[int, _Step] = {}
         for i, p in enumerate(params):
@@ -163,7 +171,7 @@ class PyroOptim:
             optimizers.append(inner)
             if not supports_grouping(inner):
                 solo[i] = step
-        return GroupedStep(params, optimizers, solo)
+        return GroupedStep(params, optimizers, solo, fused)
 
     def _step_each(self, params: list[torch.Tensor], *args: Any, **kwargs: Any) -> None:
         steps = self._steps

@@ -12,14 +12,16 @@ import torch
 
 import ember
 import ember.distributions as dist
+import ember.optim
 from ember.infer import SVI, Trace_ELBO, TraceMeanField_ELBO
+from ember.infer._capture import CapturedStep
 from ember.infer.compiled_elbo import CompiledTrace_ELBO, CompiledTraceMeanField_ELBO
 from ember.infer.elbo import ELBO
 from ember.optim import Adam
 from tests.infer._static_models import cases, mean_field_guide, regression, subsampled, subsampled_guide
 
-# 25 steps rather than the 200 keep CI time bounded; differences would show from step 2.
-STEPS = 25
+# The 200 steps: small models, and the graphs replayed without torch.compile (backend=None).
+STEPS = 200
 
 Params = dict[str, torch.Tensor]
 Steps = Sequence[tuple[tuple[Any, ...], dict[str, Any]]]
@@ -223,3 +225,94 @@ def test_step_inside_other_handlers_runs_eagerly_with_one_warning() -> None:
         compiled = scaled_fit(CompiledTrace_ELBO(backend=None))
     assert len(record) == 1
     torch.testing.assert_close(compiled, eager, rtol=2e-6, atol=1e-4)
+
+
+def test_svi_steps_after_the_capture_run_whole_from_the_graph_and_leave_zero_grads(monkeypatch: pytest.MonkeyPatch) -> None:
+    model, guide, args, _ = cases()["mean_field"]
+    eager = _fit(Trace_ELBO(), model, guide, [(args, {})] * 10)
+    eager_grads = {name: leaf.grad for name, leaf in ember.get_param_store().named_parameters()}
+    runs = [0]
+    original = CapturedStep._run
+
+    def counting_run(self: CapturedStep, *a: Any) -> float:
+        runs[0] += 1
+        return original(self, *a)
+
+    monkeypatch.setattr(CapturedStep, "_run", counting_run)
+    elbo = CompiledTrace_ELBO(backend=None)
+    compiled = _fit(elbo, model, guide, [(args, {})] * 10)
+    _assert_same(eager, compiled)
+    # Steps 2-10 come from the graph without SVI's param trace or the loss_and_grads path.
+    assert runs[0] == 0 and elbo._captured is not None
+    assert [entry.calls for entry in elbo._captured.entries.values()] == [9]
+    grads = {name: leaf.grad for name, leaf in ember.get_param_store().named_parameters()}
+    assert grads.keys() == eager_grads.keys()
+    for name, grad in grads.items():
+        assert grad is not None and torch.equal(grad, torch.zeros_like(grad)), name
+    # With SVI's own path (loss_and_grads called directly, as a user may), the graph still runs.
+    before = runs[0]
+    svi = compiled[2]
+    with ember.poutine.trace(param_only=True):
+        svi.step(*args)
+    assert runs[0] == before + 1
+
+
+def test_a_param_replaced_in_the_store_is_stepped_from_then_on() -> None:
+    model, guide, args, _ = cases()["mean_field"]
+    results = []
+    for elbo in (Trace_ELBO(), CompiledTrace_ELBO(backend=None)):
+        ember.clear_param_store()
+        torch.manual_seed(0)
+        svi = SVI(model, guide, Adam({"lr": 0.05}), elbo)
+        losses = [svi.step(*args) for _ in range(5)]
+        ember.get_param_store()["w_loc"] = torch.tensor([0.5, 0.5, 0.5])  # a new leaf, a new optimizer
+        losses += [svi.step(*args) for _ in range(5)]
+        results.append((torch.tensor(losses), {n: v.detach().clone() for n, v in ember.get_param_store().items()}))
+    torch.testing.assert_close(results[1][0], results[0][0], rtol=2e-6, atol=1e-4)
+    for name, value in results[0][1].items():
+        torch.testing.assert_close(results[1][1][name], value, rtol=1e-5, atol=1e-6, msg=name)
+    assert not torch.equal(results[1][1]["w_loc"], torch.tensor([0.5, 0.5, 0.5]))
+
+
+def test_gradients_accumulated_before_a_step_are_kept_as_in_eager() -> None:
+    model, guide, args, _ = cases()["mean_field"]
+    results = []
+    for elbo in (Trace_ELBO(), CompiledTrace_ELBO(backend=None)):
+        ember.clear_param_store()
+        torch.manual_seed(0)
+        svi = SVI(model, guide, Adam({"lr": 0.05}), elbo)
+        losses = [svi.step(*args) for _ in range(3)]
+        leaf = dict(ember.get_param_store().named_parameters())["w_loc"]
+        leaf.grad = torch.full((3,), 100.0)  # a user's extra gradient, added to the step's
+        losses += [svi.step(*args) for _ in range(3)]
+        results.append((torch.tensor(losses), ember.param("w_loc").detach().clone()))
+    torch.testing.assert_close(results[1][0], results[0][0], rtol=2e-6, atol=1e-4)
+    torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-5, atol=1e-6)
+
+
+def test_input_with_other_strides_gets_its_own_graph() -> None:
+    model, guide, (x, y), _ = cases()["mean_field"]
+    transposed = x.T.contiguous().T  # same shape and values, other strides
+    steps: Steps = [((x, y), {})] * 3 + [((transposed, y), {})] * 3
+    eager = _fit(Trace_ELBO(), model, guide, steps)
+    elbo = CompiledTrace_ELBO(backend=None)
+    with pytest.warns(UserWarning, match="changed since the last step"):
+        compiled = _fit(elbo, model, guide, steps)
+    _assert_same(eager, compiled)
+    assert elbo._captured is not None and len(elbo._captured.entries) == 2
+
+
+def test_an_optimizer_with_its_own_call_steps_through_it() -> None:
+    model, guide, args, _ = cases()["mean_field"]
+    results = []
+    for elbo in (Trace_ELBO(), CompiledTrace_ELBO(backend=None)):
+        ember.clear_param_store()
+        torch.manual_seed(0)
+        scheduler = ember.optim.ExponentialLR({"optimizer": torch.optim.Adam, "optim_args": {"lr": 0.05}, "gamma": 0.9})
+        svi = SVI(model, guide, scheduler, elbo)
+        losses = []
+        for _ in range(6):
+            losses.append(svi.step(*args))
+            scheduler.step()
+        results.append(torch.tensor(losses))
+    torch.testing.assert_close(results[1], results[0], rtol=2e-6, atol=1e-4)

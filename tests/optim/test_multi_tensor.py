@@ -201,3 +201,46 @@ def test_a_closure_steps_each_optimizer_with_it() -> None:
 
     ember.optim.SGD({"lr": 0.5})([leaf], closure)
     assert calls == [1] and ember.param("w").item() == 0.5
+
+
+def _fused_run(make: Callable[[], PyroOptim], fused: bool, steps: int = 20) -> tuple[dict[str, torch.Tensor], dict[str | None, Any], set[Any]]:
+    """Steps the four params of ``_guide`` with fixed gradients through ``step_grouped``."""
+    ember.clear_param_store()
+    _guide(*_data())
+    leaves = [leaf for _, leaf in ember.get_param_store().named_parameters()]
+    optim = make()
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(steps):
+        for leaf in leaves:
+            leaf.grad = torch.randn(leaf.shape, generator=gen)
+        optim._clip_and_step(leaves, fused=fused)
+    assert optim._grouped is not None
+    kinds = {(group.optimizer.param_groups[0].get("fused"), group.optimizer.param_groups[0]["foreach"]) for group in optim._grouped.groups}
+    return {n: v.detach().clone() for n, v in ember.get_param_store().items()}, optim.get_state(), kinds
+
+
+@pytest.mark.parametrize(
+    "make, has_fused",
+    [
+        (lambda: ember.optim.Adam({"lr": 0.05}), True),
+        (lambda: ember.optim.AdamW({"lr": 0.05, "weight_decay": 0.1}), True),
+        (lambda: ember.optim.SGD({"lr": 0.01, "momentum": 0.9}), True),
+        (lambda: ember.optim.RMSprop({"lr": 0.01}), False),
+    ],
+    ids=["adam", "adamw", "sgd-momentum", "rmsprop"],
+)
+def test_fused_grouped_steps_give_the_foreach_trajectory_to_rounding_and_its_state(make: Callable[[], PyroOptim], has_fused: bool) -> None:
+    reference, reference_state, reference_kinds = _fused_run(make, fused=False)
+    fused, fused_state, kinds = _fused_run(make, fused=True)
+    assert reference_kinds == {(None, True)} or reference_kinds == {(False, True)}
+    # torch's fused kernels where the class has one (RMSprop has none: foreach, as without fused).
+    assert kinds == ({(True, False)} if has_fused else reference_kinds)
+    for site in reference:
+        torch.testing.assert_close(fused[site], reference[site], rtol=1e-6, atol=1e-6, msg=site)
+    assert fused_state.keys() == reference_state.keys()
+    for name, state in reference_state.items():
+        assert fused_state[name]["param_groups"] == state["param_groups"]  # the members' own groups, unchanged
+        for key, value in state["state"][0].items():
+            got = fused_state[name]["state"][0][key]
+            assert got.dtype == value.dtype and got.shape == value.shape, (name, key)
+            torch.testing.assert_close(got, value, rtol=1e-5, atol=1e-6)
