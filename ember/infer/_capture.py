@@ -41,7 +41,7 @@ from ember.poutine.runtime import get_stack
 from ember.primitives import get_param_store, param, validation_enabled
 from ember._util import warn_at_caller
 
-__all__ = ["CapturedStep", "compile_graph", "structure_key"]
+__all__ = ["CapturedStep", "capture_failure", "compile_graph", "structure_key", "trace_graph"]
 
 Model = Callable[..., Any]
 LossFn = Callable[[Model, Model, Sequence[Any], Mapping[str, Any]], tuple[torch.Tensor, torch.Tensor]]
@@ -327,16 +327,7 @@ class CapturedStep:
             graph = self._capture(names, model, guide, args, kwargs, tensors)
         except Exception as error:  # any failure to capture means: run this structure eagerly
             self.entries[key] = _Entry(names, [], None)
-            message = str(error).split("\n", 1)[0]
-            if any(marker in str(error) for marker in _DATA_DEPENDENT):
-                reason = (
-                    "the model or guide reads a tensor's value as a Python number (data-dependent control "
-                    "flow such as `if x.sum() > 0:`, or `.item()`), so its structure may change with the values"
-                )
-            elif isinstance(error, _FrozenParams):
-                reason = message
-            else:
-                reason = f"capturing the step failed ({type(error).__name__}: {message})"
+            reason = capture_failure(error)
             warn_at_caller(f"{self.owner}: {reason}; the step runs eagerly, as Trace_ELBO", UserWarning)
             return value
         shapes = [get_param_store()[name].shape for name in names]
@@ -379,35 +370,62 @@ class CapturedStep:
         # The leaves themselves, not copies: make_fx maps these very tensors to the graph's inputs,
         # so a module that holds its param (PyroModule, `ember.module`) reads the input too.
         leaves = [getattr(store[name], "unconstrained")() for name in names]
-        devices = sorted({leaf.device.index or 0 for leaf in leaves if leaf.device.type == "cuda"})
-        saved = store.get_state()
-        try:
-            stack = contextlib.ExitStack()
-            # The capture run repeats the eager step: undo its draws and whatever it writes to the store.
-            with torch.random.fork_rng(devices=devices), block(), validation_enabled(False), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                # Distributions built before the capture (a PyroSample prior) keep the validation
-                # flag they were built with; their support check would read a tensor's value.
-                stack.enter_context(mock.patch.object(torch.distributions.Distribution, "_validate_sample", _no_check))
-                with stack:
-                    graph: torch.fx.GraphModule = make_fx(step)(*leaves, *tensors)
-        finally:
-            store.set_state(saved)
-        frozen = [name for name, value in graph.named_buffers() if value.requires_grad]
-        frozen += [name for name, value in graph.named_parameters() if value.requires_grad]
-        frozen += [name for name, value in vars(graph).items() if isinstance(value, torch.Tensor) and value.requires_grad]
-        if frozen:
-            # e.g. an nn.Module's own parameters behind `ember.module`: the graph would hold
-            # them as constants, with no gradient, so this structure runs eagerly.
-            raise _FrozenParams(
-                f"the step reads {len(frozen)} tensor(s) that require grad but are not read through "
-                "`ember.param` (such as the parameters of a torch.nn.Module registered with `ember.module`; "
-                "a PyroModule reads its params through `ember.param`)"
-            )
-        return graph
+        return trace_graph(step, [*leaves, *tensors])
 
     def _compile(self, graph: torch.fx.GraphModule, inputs: Sequence[torch.Tensor]) -> Callable[..., Any]:
         return compile_graph(graph, inputs, self.backend, self.compile_options)
+
+
+def capture_failure(error: Exception) -> str:
+    """Why a capture failed, for the warning that says the structure runs eagerly."""
+    message = str(error).split("\n", 1)[0]
+    if any(marker in str(error) for marker in _DATA_DEPENDENT):
+        return (
+            "the model or guide reads a tensor's value as a Python number (data-dependent control "
+            "flow such as `if x.sum() > 0:`, or `.item()`), so its structure may change with the values"
+        )
+    if isinstance(error, _FrozenParams):
+        return message
+    return f"capturing it failed ({type(error).__name__}: {message})"
+
+
+def trace_graph(fn: Callable[..., Any], inputs: Sequence[torch.Tensor]) -> torch.fx.GraphModule:
+    """``fn`` run once under ``make_fx`` on ``inputs``: its graph of aten ops, random ops in place.
+
+    The run leaves no trace: torch's RNG state, the param store and the handlers outside are
+    as before (it runs inside ``block``), validation is off, and support checks of
+    distributions built before are skipped (they would read a tensor's value).
+
+    :raises _FrozenParams: if the graph would hold a tensor that requires grad as a constant.
+    """
+    store = get_param_store()
+    devices = sorted({x.device.index or 0 for x in inputs if x.device.type == "cuda"})
+    saved = store.get_state()
+    try:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(torch.random.fork_rng(devices=devices))
+            stack.enter_context(block())
+            stack.enter_context(validation_enabled(False))
+            stack.enter_context(warnings.catch_warnings())
+            warnings.simplefilter("ignore")
+            # Distributions built before the capture (a PyroSample prior) keep the validation
+            # flag they were built with; their support check would read a tensor's value.
+            stack.enter_context(mock.patch.object(torch.distributions.Distribution, "_validate_sample", _no_check))
+            graph: torch.fx.GraphModule = make_fx(fn)(*inputs)
+    finally:
+        store.set_state(saved)
+    frozen = [name for name, value in graph.named_buffers() if value.requires_grad]
+    frozen += [name for name, value in graph.named_parameters() if value.requires_grad]
+    frozen += [name for name, value in vars(graph).items() if isinstance(value, torch.Tensor) and value.requires_grad]
+    if frozen:
+        # e.g. an nn.Module's own parameters behind `ember.module`: the graph would hold
+        # them as constants, with no gradient, so this structure runs eagerly.
+        raise _FrozenParams(
+            f"the model or guide reads {len(frozen)} tensor(s) that require grad but are not read through "
+            "`ember.param` (such as the parameters of a torch.nn.Module registered with `ember.module`; "
+            "a PyroModule reads its params through `ember.param`)"
+        )
+    return graph
 
 
 def compile_graph(

@@ -23,6 +23,7 @@ from ember.infer._predictive_core import (
     _predictive,
     _PredictiveResults,
 )
+from ember.infer._predictive_capture import CapturedPredictive
 from ember.infer.importance import LogWeightsMixin
 from ember.infer.util import CloneMixin, plate_log_prob_sum
 from ember.poutine.trace_struct import Trace
@@ -30,8 +31,6 @@ from ember.poutine.util import prune_subsample_sites
 from ember._util import warn_at_caller
 
 __all__ = ["MHResampler", "Predictive", "WeighedPredictive", "WeighedPredictiveResults"]
-
-
 
 
 class Predictive(torch.nn.Module):
@@ -52,8 +51,16 @@ class Predictive(torch.nn.Module):
     :param parallel: run all draws at once inside an outermost
         ``plate("_num_predictive_samples", num_samples)``; every batch dim of the model must
         be declared by a plate.
-    :raises ValueError: with neither ``posterior_samples`` nor ``num_samples``, or with both
-        ``posterior_samples`` and ``guide``.
+    :param compile: (beyond Pyro; keyword only, needs ``parallel=True``) replay repeated calls
+        of the same structure from one captured graph, with no handlers or per-site Python:
+        the first call of each structure runs eagerly and captures the graph, later ones
+        replay it (see :mod:`ember.infer._predictive_capture` for what is guarded). A seed
+        gives the samples of the eager call; a call inside handlers, a model whose structure
+        depends on values, or a non-tensor ``_RETURN`` runs eagerly, with one warning.
+    :param backend: with ``compile``: the :func:`torch.compile` backend (``"inductor"``), or
+        ``None`` to replay the captured graph without compiling it (no compile time).
+    :raises ValueError: with neither ``posterior_samples`` nor ``num_samples``, with both
+        ``posterior_samples`` and ``guide``, or with ``compile`` but not ``parallel``.
 
     >>> import ember, torch
     >>> import ember.distributions as dist
@@ -75,15 +82,20 @@ class Predictive(torch.nn.Module):
         num_samples: int | None = None,
         return_sites: ReturnSites = (),
         parallel: bool = False,
+        *,
+        compile: bool = False,
+        backend: str | Callable[..., Any] | None = "inductor",
     ) -> None:
         super().__init__()
+        if compile and not parallel:
+            raise ValueError(
+                "Predictive(compile=True) replays one vectorized call and needs parallel=True "
+                "(every batch dim of the model declared by a plate)"
+            )
         if posterior_samples is None:
             if num_samples is None:
                 raise ValueError("Either posterior_samples or num_samples must be specified.")
             posterior_samples = {}
-        if num_samples is not None:
-            _check_num_samples(num_samples)
-        _check_leading_dims(posterior_samples)
         if num_samples is not None:
             _check_num_samples(num_samples)
         _check_leading_dims(posterior_samples)
@@ -111,6 +123,15 @@ class Predictive(torch.nn.Module):
         self.guide = guide
         self.return_sites = return_sites
         self.parallel = parallel
+        self._compiled = compile
+        self._backend = backend
+        self._captured: CapturedPredictive | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Graphs are not picklable; they are captured again on the first call after loading.
+        state = dict(self.__dict__)
+        state["_captured"] = None
+        return state
 
     def __call__(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
         """Draw predictive samples (see :meth:`forward`).
@@ -131,13 +152,24 @@ class Predictive(torch.nn.Module):
 
         :returns: the values of the returned sites by name, each with a leading sample dim.
         """
+        if not self._compiled:
+            return self._forward(args, kwargs, self.posterior_samples)
+        if self._captured is None:
+            self._captured = CapturedPredictive(self._forward, self._backend)
+        return_sites = None if self.return_sites is None else tuple(sorted(self.return_sites))
+        settings = (id(self.model), id(self.guide), self.num_samples, return_sites)
+        return self._captured(settings, args, kwargs, self.posterior_samples)
+
+    def _forward(
+        self, args: Sequence[Any], kwargs: Mapping[str, Any], posterior_samples: Mapping[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
         return_sites = self.return_sites
         if self.guide is not None:
             # With a guide, every site comes back unless the sites are named.
             return_sites = return_sites or None
         return _predictive(
             self.model,
-            self._posterior_samples(args, kwargs),
+            self._posterior_samples(args, kwargs, posterior_samples),
             self.num_samples,
             return_sites=return_sites,
             parallel=self.parallel,
@@ -145,15 +177,19 @@ class Predictive(torch.nn.Module):
             model_kwargs=kwargs,
         ).samples
 
-    def _posterior_samples(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Mapping[str, torch.Tensor]:
+    def _posterior_samples(
+        self, args: Sequence[Any], kwargs: Mapping[str, Any], posterior_samples: Mapping[str, torch.Tensor] | None = None
+    ) -> Mapping[str, torch.Tensor]:
         """The values to condition the model on: with a guide, its draws of all its sites."""
+        if posterior_samples is None:
+            posterior_samples = self.posterior_samples
         if self.guide is None:
-            return self.posterior_samples
+            return posterior_samples
         # With a guide there are no posterior samples, so return_sites=None returns the same
         # sites as the default (the sites not in them).
         return _predictive(
             self.guide,
-            self.posterior_samples,
+            posterior_samples,
             self.num_samples,
             return_sites=None,
             parallel=self.parallel,

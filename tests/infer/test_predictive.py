@@ -178,9 +178,14 @@ def test_pyro_program_runs_unchanged_against_ember() -> None:
     torch.testing.assert_close(samples["y"], DATA.expand(2, 3))
     pyro_infer: Any = pyro.infer  # pyro-ppl is not fully annotated
     theirs = inspect.signature(pyro_infer.Predictive)
-    ours = inspect.signature(Predictive)
-    assert [(p.name, p.default) for p in ours.parameters.values()] == [
+    ours = list(inspect.signature(Predictive).parameters.values())
+    # Pyro's parameters, in order, then Ember's keyword-only compile options (beyond Pyro).
+    assert [(p.name, p.default) for p in ours[: len(theirs.parameters)]] == [
         (p.name, p.default) for p in theirs.parameters.values()
+    ]
+    assert [(p.name, p.default, p.kind) for p in ours[len(theirs.parameters) :]] == [
+        ("compile", False, inspect.Parameter.KEYWORD_ONLY),
+        ("backend", "inductor", inspect.Parameter.KEYWORD_ONLY),
     ]
 
 
