@@ -20,6 +20,10 @@ of a step within a round; the machine is shared, so the figures are noisy (the l
 is printed). ``break-even`` is the step count after which the compiled contender's total time
 (warm-up included) drops below eager Ember's.
 
+A fifth workload, ``predictive``, times one ``Predictive(..., parallel=True)`` call of 1,000
+draws of the regression with an ``AutoNormal`` guide: Ember eager, Ember ``compile=True``
+(inductor), pyro-ppl, and the same draws hand-written in torch.
+
 Run ``python bench/compiled.py`` (``--quick`` for a short run, ``--workloads`` to pick).
 """
 
@@ -268,12 +272,59 @@ def warm(step: Step, steps: int = 3) -> float:
     return time.perf_counter() - start
 
 
+PREDICTIVE_SAMPLES = 1000
+
+
+def predictive_jobs() -> dict[str, Step]:
+    """One predictive call per contender, each on its own library's trained-for-one-step guide."""
+    x, y = make_data(torch.device("cpu"))
+    jobs: dict[str, Step] = {}
+    guides: dict[str, Any] = {}
+    for lib_name in ("ember", "pyro"):
+        lib, dist, infer, optim, autoguide, _ = LIBS[lib_name]
+        model = make_model(lib, dist)
+        guide = guides[lib_name] = autoguide.AutoNormal(model)
+        infer.SVI(model, guide, optim.Adam({"lr": 0.01}), infer.Trace_ELBO()).step(x, y)
+        kinds = {"": {}, " compiled": {"compile": True}} if lib_name == "ember" else {"": {}}
+        for suffix, options in kinds.items():
+            predictive = infer.Predictive(model, guide=guide, num_samples=PREDICTIVE_SAMPLES, parallel=True, **options)
+            jobs[f"{lib_name}{suffix}"] = lambda predictive=predictive: predictive(x, None)
+    store = dict(ember.get_param_store().items())
+    locs = [store[f"AutoNormal.locs.{n}"].detach() for n in ("intercept", "slope", "noise")]
+    scales = [store[f"AutoNormal.scales.{n}"].detach() for n in ("intercept", "slope", "noise")]
+
+    def floor() -> object:
+        shape = (PREDICTIVE_SAMPLES, 1)
+        a, b, log_noise = (loc + scale * torch.randn(shape) for loc, scale in zip(locs, scales))
+        return {"intercept": a, "slope": b, "noise": log_noise.exp(), "y": torch.normal(a + b * x, log_noise.exp())}
+
+    jobs["torch eager"] = floor
+    return jobs
+
+
+def predictive_rows(rounds: int, inner: int) -> list[tuple[str, ...]]:
+    ember.clear_param_store()
+    pyro.clear_param_store()
+    jobs = predictive_jobs()
+    warmups = {name: warm(job) for name, job in jobs.items()}
+    samples = run_interleaved(jobs, rounds, inner, warmup=2)
+    med = {k: statistics.median(v) * 1e6 for k, v in samples.items()}
+    rows = []
+    for name in jobs:
+        t = med[name]
+        rows.append((
+            "predictive", name, f"{t:,.0f}", f"{t / med['torch eager']:.2f}x", f"{t / med['pyro']:.2f}x", "-",
+            f"{warmups[name]:.2f}", "-",
+        ))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--inner", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="3 rounds x 10 steps")
-    parser.add_argument("--workloads", nargs="*", default=list(TORCH_LOSSES))
+    parser.add_argument("--workloads", nargs="*", default=[*TORCH_LOSSES, "predictive"])
     options = parser.parse_args()
     rounds, inner = (3, 10) if options.quick else (options.rounds, options.inner)
     torch.set_num_threads(1)
@@ -284,6 +335,9 @@ def main() -> None:
     print(f"{versions()}; validation off; median of {rounds} rounds x {inner} steps; load {os.getloadavg()[0]:.1f}")
     rows = [("workload", "contender", "us/step", "/torch eager", "/pyro", "/torch compiled", "warm-up s", "break-even")]
     for workload in options.workloads:
+        if workload == "predictive":
+            print(table([rows[0], *predictive_rows(rounds, max(inner // 4, 3))]), flush=True)
+            continue
         # One workload at a time: the libraries' param stores are global, so a workload's
         # contenders are built and run together, each with its own saved store state.
         jobs: dict[str, Step] = {}

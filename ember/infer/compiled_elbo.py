@@ -38,6 +38,10 @@ changed; earlier keys keep their graphs. A model or guide that reads a tensor's 
 Python number while the step is captured (data-dependent control flow) cannot be captured: that
 structure runs eagerly, with a warning saying why. Validation checks run on the eager step of
 each structure only.
+
+**Predictions.** :class:`~ember.infer.predictive.Predictive` with ``parallel=True,
+compile=True`` captures its vectorized call the same way (see
+:mod:`ember.infer._predictive_capture`): repeated calls with the same shapes replay one graph.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ also broadcasts sample distributions to the plate shape (see
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 
@@ -40,6 +40,12 @@ class PlateMessenger(SubsampleMessenger):
         # included, with nothing in between to look at ``fn``: one expand does for both.
         if not self._outer_broadcasts:
             BroadcastMessenger._pyro_sample(msg, innermost_first=True)
+
+    def __exit__(self, *args: Any) -> None:
+        # The cached stack holds this plate: dropping it on the way out leaves no reference
+        # cycle, so a finished plate (and what its sites hold) is freed without the GC.
+        self._seen_stack = None
+        super().__exit__(*args)
 
     def __enter__(self) -> torch.Tensor:  # type: ignore[override]  # Pyro binds the indices, not the messenger, in `with plate(...) as idx`
         """Install the plate; a vectorized plate returns its (subsample) indices.

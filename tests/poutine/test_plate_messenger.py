@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import gc
+from collections.abc import Callable
 from typing import Any, cast
 
 import pytest
@@ -134,3 +136,34 @@ def test_indep_messenger_and_broadcast_handler() -> None:
 
     assert m().shape == ()
     assert poutine.broadcast(m)().shape == (3,)
+
+
+def _cyclic_garbage(fn: Callable[[], object]) -> list[str]:
+    """Type names of the objects that only the cycle collector would free after ``fn()``."""
+    fn()
+    gc.collect()
+    gc.disable()
+    try:
+        fn()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+    finally:
+        gc.set_debug(0)
+        gc.enable()
+    garbage = [type(o).__name__ for o in gc.garbage]
+    gc.garbage.clear()
+    return garbage
+
+
+def test_finished_plates_and_traces_are_freed_without_the_cycle_collector() -> None:
+    big = torch.zeros(1000)
+
+    def model() -> None:
+        a = ember.sample("a", dist.Normal(0.0, 1.0))
+        with ember.plate("outer", 3, dim=-2), ember.plate("inner", 1000, subsample_size=10):
+            ember.sample("y", dist.Normal(a + big[:10], 1.0))
+
+    # Reference cycles would keep the sites' tensors alive until a GC pass (pyro-ppl has none).
+    assert _cyclic_garbage(model) == []
+    assert _cyclic_garbage(lambda: poutine.trace(model).get_trace()) == []
+    assert _cyclic_garbage(lambda: poutine.condition(model, {"a": torch.tensor(1.0)})()) == []
