@@ -13,6 +13,9 @@ All contenders run in one process, interleaved round by round; the numbers are m
 rounds of the mean time of one step within a round. A second table shows how the HMM step
 time grows with ``T`` (10 to 1,000) for the three contenders.
 
+A third table times ``CompiledTraceEnum_ELBO`` (the step captured once and compiled with
+inductor) on the two models, with its capture-and-compile time (``--no-compiled`` skips it).
+
 Run ``python bench/enumeration.py`` or ``--quick``. (Named ``enumeration`` rather than
 the issue's ``enum``: a ``bench/enum.py`` shadows the standard library's ``enum`` for every
 script in ``bench/``.)
@@ -79,17 +82,28 @@ def make_gmm(lib: Any, dist: Any) -> Callable[[torch.Tensor], None]:
     return model
 
 
-def make_svi_step(lib: Any, dist: Any, infer: Any, optim: Any, kind: str, data: torch.Tensor) -> Callable[[], object]:
+COMPILE_SECONDS: dict[str, float] = {}
+
+
+def make_svi_step(
+    lib: Any, dist: Any, infer: Any, optim: Any, kind: str, data: torch.Tensor, compiled: bool = False
+) -> Callable[[], object]:
     model = make_hmm(lib, dist) if kind == "hmm" else make_gmm(lib, dist)
     max_plate_nesting = 0 if kind == "hmm" else 1
 
     def guide(data: torch.Tensor) -> None:
         pass
 
-    # Each library has its own param store, and only one job per library runs at a time.
+    # Each library has its own param store, and only one job per library runs at a time
+    # (the compiled contender is timed in a round of its own, see ``main``).
     lib.clear_param_store()
-    svi = infer.SVI(model, guide, optim.Adam({"lr": 0.01}), loss=infer.TraceEnum_ELBO(max_plate_nesting=max_plate_nesting))
+    elbo_class = infer.CompiledTraceEnum_ELBO if compiled else infer.TraceEnum_ELBO
+    svi = infer.SVI(model, guide, optim.Adam({"lr": 0.01}), loss=elbo_class(max_plate_nesting=max_plate_nesting))
+    start = time.perf_counter()
     svi.step(data)  # builds the params outside the timing
+    if compiled:
+        svi.step(data)  # the capture and the compile
+        COMPILE_SECONDS[kind] = time.perf_counter() - start
 
     def step() -> object:
         return svi.step(data)
@@ -156,10 +170,14 @@ LIBS = {
 }
 
 
-def jobs_for(kind: str, data: torch.Tensor) -> dict[str, Callable[[], object]]:
+def jobs_for(kind: str, data: torch.Tensor, compiled: bool = False) -> dict[str, Callable[[], object]]:
     jobs: dict[str, Callable[[], object]] = {"torch": make_torch_hmm(data) if kind == "hmm" else make_torch_gmm(data)}
     for name, parts in LIBS.items():
         jobs[name] = make_svi_step(*parts, kind=kind, data=data)
+    if compiled:
+        # Built last: the eager Ember job's params are in the store until then, and the two
+        # Ember jobs then share the store (timing is what is compared).
+        jobs["ember compiled"] = make_svi_step(*LIBS["ember"], kind=kind, data=data, compiled=True)
     return jobs
 
 
@@ -169,6 +187,7 @@ def main() -> None:
     parser.add_argument("--inner", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="3 rounds x 3 steps, T up to 300")
     parser.add_argument("--wall", action="store_true", help="wall-clock time instead of CPU time")
+    parser.add_argument("--no-compiled", action="store_true", help="skip CompiledTraceEnum_ELBO (its HMM compile takes ~1 min)")
     args = parser.parse_args()
     if not args.wall:
         _common.time_per_call = cpu_time_per_call
@@ -178,7 +197,7 @@ def main() -> None:
 
     med: dict[str, dict[str, float]] = {}
     for kind, data in (("hmm", hmm_data(100)), ("gmm", gmm_data())):
-        samples = run_interleaved(jobs_for(kind, data), rounds, inner, warmup=2)
+        samples = run_interleaved(jobs_for(kind, data, compiled=not args.no_compiled), rounds, inner, warmup=2)
         med[kind] = {name: statistics.median(values) * 1e3 for name, values in samples.items()}
 
     print(
@@ -191,6 +210,16 @@ def main() -> None:
         e, p, t = m["ember"], m["pyro"], m["torch"]
         rows.append((labels[kind], f"{e:.2f}", f"{p:.2f}", f"{t:.2f}", f"{e / p:.2f}x", f"{e / t:.2f}x"))
     print(table(rows))
+    if not args.no_compiled:
+        compiled_rows = [("model", "compiled ms", "/ember", "/pyro", "/torch", "capture + compile s")]
+        for kind, m in med.items():
+            c = m["ember compiled"]
+            compiled_rows.append((
+                labels[kind], f"{c:.2f}", f"{c / m['ember']:.2f}x", f"{c / m['pyro']:.2f}x", f"{c / m['torch']:.2f}x",
+                f"{COMPILE_SECONDS[kind]:.1f}",
+            ))
+        print("\nThe same steps with CompiledTraceEnum_ELBO (inductor)")
+        print(table(compiled_rows))
 
     lengths = (10, 30, 100, 300) if args.quick else (10, 30, 100, 300, 1000)
     scaling = [("T", "ember ms", "pyro ms", "torch ms", "ember/pyro", "ember/torch")]

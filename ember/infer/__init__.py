@@ -6,7 +6,7 @@ Each algorithm is a user of traces: it runs the guide and the model under ``trac
 
 from ember.infer import autoguide, reparam
 from ember.infer.abstract_infer import EmpiricalMarginal, TracePosterior, TracePredictive
-from ember.infer.compiled_elbo import CompiledTraceMeanField_ELBO, CompiledTrace_ELBO
+from ember.infer.compiled_elbo import CompiledTraceEnum_ELBO, CompiledTraceMeanField_ELBO, CompiledTrace_ELBO
 from ember.infer.csis import CSIS
 from ember.infer.discrete import TraceEnumSample_ELBO, infer_discrete
 from ember.infer.elbo import ELBO
@@ -31,6 +31,7 @@ from ember.poutine.enumerate_config import config_enumerate
 
 __all__ = [
     "CSIS",
+    "CompiledTraceEnum_ELBO",
     "CompiledTraceMeanField_ELBO",
     "CompiledTrace_ELBO",
     "ELBO",

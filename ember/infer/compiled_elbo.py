@@ -52,42 +52,20 @@ from typing import Any
 import torch
 
 from ember.infer._capture import CapturedStep
-from ember.infer.elbo import Model
+from ember.infer.elbo import ELBO, Model
 from ember.infer.trace_elbo import Trace_ELBO
+from ember.infer.traceenum_elbo import TraceEnum_ELBO
 from ember.infer.trace_mean_field_elbo import TraceMeanField_ELBO
 
-__all__ = ["CompiledTraceMeanField_ELBO", "CompiledTrace_ELBO"]
+__all__ = ["CompiledTraceEnum_ELBO", "CompiledTraceMeanField_ELBO", "CompiledTrace_ELBO"]
 
 
-class CompiledTrace_ELBO(Trace_ELBO):
-    """:class:`~ember.infer.trace_elbo.Trace_ELBO` whose ``loss_and_grads`` replays a compiled graph.
+class _CompiledELBO(ELBO):
+    """The compiled ``loss_and_grads`` over the eager ELBO that follows this class in the MRO.
 
-    :param backend: the :func:`torch.compile` backend (``"inductor"`` by default; ``"aot_eager"``
-        compiles fast and runs the captured ops), or ``None`` to run the captured graph
-        without :func:`torch.compile`: no compile time, and still no handler overhead.
-    :param compile_options: ``options`` for :func:`torch.compile` (inductor only).
-    :param max_graphs: how many distinct structures get a graph; later ones run eagerly.
-    :param kwargs: the options of :class:`~ember.infer.elbo.ELBO`.
-
-    See :mod:`ember.infer.compiled_elbo` for when it applies, what it guards and how it
-    falls back.
-
-    >>> import ember, torch
-    >>> import ember.distributions as dist
-    >>> def model(x):
-    ...     z = ember.sample("z", dist.Normal(0.0, 1.0))
-    ...     with ember.plate("data", len(x)):
-    ...         ember.sample("x", dist.Normal(z, 1.0), obs=x)
-    >>> def guide(x):
-    ...     ember.sample("z", dist.Normal(ember.param("loc", torch.tensor(0.0)), 0.5))
-    >>> x = torch.arange(4.0)
-    >>> losses = {}
-    >>> for elbo in (Trace_ELBO(), CompiledTrace_ELBO(backend=None)):
-    ...     ember.clear_param_store()
-    ...     _ = torch.manual_seed(0)
-    ...     losses[type(elbo).__name__] = [elbo.loss_and_grads(model, guide, x) for _ in range(3)]
-    >>> torch.allclose(torch.tensor(losses["Trace_ELBO"]), torch.tensor(losses["CompiledTrace_ELBO"]))
-    True
+    The eager class supplies ``loss_and_grads`` (the first step of each structure, and the
+    fallback) and :meth:`_tensor_losses` (the ``(loss, surrogate_loss)`` tensors the graph
+    computes).
     """
 
     def __init__(
@@ -124,7 +102,7 @@ class CompiledTrace_ELBO(Trace_ELBO):
     def _tensor_losses(
         self, model: Model, guide: Model, args: Sequence[Any], kwargs: Mapping[str, Any]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._loss_and_surrogate_loss(model, guide, args, kwargs)
+        raise NotImplementedError
 
     def _eager_loss_and_grads(self, model: Model, guide: Model, args: Sequence[Any], kwargs: Mapping[str, Any]) -> float:
         return super().loss_and_grads(model, guide, *args, **kwargs)
@@ -153,6 +131,45 @@ class CompiledTrace_ELBO(Trace_ELBO):
         return state
 
 
+
+
+class CompiledTrace_ELBO(_CompiledELBO, Trace_ELBO):
+    """:class:`~ember.infer.trace_elbo.Trace_ELBO` whose ``loss_and_grads`` replays a compiled graph.
+
+    :param backend: the :func:`torch.compile` backend (``"inductor"`` by default; ``"aot_eager"``
+        compiles fast and runs the captured ops), or ``None`` to run the captured graph
+        without :func:`torch.compile`: no compile time, and still no handler overhead.
+    :param compile_options: ``options`` for :func:`torch.compile` (inductor only).
+    :param max_graphs: how many distinct structures get a graph; later ones run eagerly.
+    :param kwargs: the options of :class:`~ember.infer.elbo.ELBO`.
+
+    See :mod:`ember.infer.compiled_elbo` for when it applies, what it guards and how it
+    falls back.
+
+    >>> import ember, torch
+    >>> import ember.distributions as dist
+    >>> def model(x):
+    ...     z = ember.sample("z", dist.Normal(0.0, 1.0))
+    ...     with ember.plate("data", len(x)):
+    ...         ember.sample("x", dist.Normal(z, 1.0), obs=x)
+    >>> def guide(x):
+    ...     ember.sample("z", dist.Normal(ember.param("loc", torch.tensor(0.0)), 0.5))
+    >>> x = torch.arange(4.0)
+    >>> losses = {}
+    >>> for elbo in (Trace_ELBO(), CompiledTrace_ELBO(backend=None)):
+    ...     ember.clear_param_store()
+    ...     _ = torch.manual_seed(0)
+    ...     losses[type(elbo).__name__] = [elbo.loss_and_grads(model, guide, x) for _ in range(3)]
+    >>> torch.allclose(torch.tensor(losses["Trace_ELBO"]), torch.tensor(losses["CompiledTrace_ELBO"]))
+    True
+    """
+
+    def _tensor_losses(
+        self, model: Model, guide: Model, args: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._loss_and_surrogate_loss(model, guide, args, kwargs)
+
+
 class CompiledTraceMeanField_ELBO(CompiledTrace_ELBO, TraceMeanField_ELBO):
     """:class:`~ember.infer.trace_mean_field_elbo.TraceMeanField_ELBO` compiled as :class:`CompiledTrace_ELBO`.
 
@@ -167,3 +184,38 @@ class CompiledTraceMeanField_ELBO(CompiledTrace_ELBO, TraceMeanField_ELBO):
     >>> [elbo.loss_and_grads(model, guide) for _ in range(2)], ember.param("loc").grad  # KL's gradient: 1 a step
     ([0.5, 0.5], tensor(2.))
     """
+
+
+class CompiledTraceEnum_ELBO(_CompiledELBO, TraceEnum_ELBO):
+    """:class:`~ember.infer.traceenum_elbo.TraceEnum_ELBO` compiled as :class:`CompiledTrace_ELBO`.
+
+    The enumerated sites' values, the contraction (its path is planned once, at capture) and
+    the gradient through it are captured like any other op; sequentially enumerated sites
+    unroll into the graph. Models must be static as for :class:`CompiledTrace_ELBO`.
+
+    >>> import ember, torch
+    >>> import ember.distributions as dist
+    >>> from ember.infer import config_enumerate
+    >>> data = torch.tensor([-2.0, -1.5, 1.8, 2.2])
+    >>> @config_enumerate
+    ... def model():
+    ...     locs = ember.param("locs", torch.tensor([-1.0, 1.0]))
+    ...     with ember.plate("data", len(data)):
+    ...         z = ember.sample("z", dist.Categorical(torch.ones(2) / 2))
+    ...         ember.sample("x", dist.Normal(locs[z], 1.0), obs=data)
+    >>> guide = lambda: None
+    >>> ember.clear_param_store()
+    >>> elbo = CompiledTraceEnum_ELBO(max_plate_nesting=1, backend=None)
+    >>> exact = TraceEnum_ELBO(max_plate_nesting=1).loss(model, guide)
+    >>> [round(elbo.loss_and_grads(model, guide) - exact, 5) for _ in range(3)]
+    [0.0, 0.0, 0.0]
+    """
+
+    def _tensor_losses(
+        self, model: Model, guide: Model, args: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        elbo: torch.Tensor | float = 0.0
+        for _, _, elbo_particle in self._particle_elbos(model, guide, args, kwargs):
+            elbo = elbo + elbo_particle
+        surrogate = torch.as_tensor(elbo) * (-1.0 / self.num_particles)
+        return surrogate.detach(), surrogate

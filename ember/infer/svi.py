@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from ember.infer.abstract_infer import TracePosterior, WeightedTrace
-from ember.infer.compiled_elbo import CompiledTrace_ELBO
+from ember.infer.compiled_elbo import _CompiledELBO
 from ember.infer.elbo import ELBO
 from ember.infer.util import is_validation_enabled, zero_grads
 from ember.optim.optim import PyroOptim
@@ -142,11 +142,11 @@ class SVI(TracePosterior):
         self.loss: Loss
         self.loss_and_grads: Loss
         # A compiled ELBO's whole step (graph, optimizer, zeroed grads) where its graph applies.
-        self._compiled_elbo: CompiledTrace_ELBO | None = None
+        self._compiled_elbo: _CompiledELBO | None = None
         if isinstance(loss, ELBO):
             self.loss = loss.loss
             self.loss_and_grads = loss.loss_and_grads
-            if isinstance(loss, CompiledTrace_ELBO):
+            if isinstance(loss, _CompiledELBO):
                 self._compiled_elbo = loss
         else:
             self.loss = loss

@@ -13,9 +13,10 @@ import torch
 import ember
 import ember.distributions as dist
 import ember.optim
-from ember.infer import SVI, Trace_ELBO, TraceMeanField_ELBO
+from ember.distributions import constraints
+from ember.infer import SVI, Trace_ELBO, TraceEnum_ELBO, TraceMeanField_ELBO, config_enumerate
 from ember.infer._capture import CapturedStep
-from ember.infer.compiled_elbo import CompiledTrace_ELBO, CompiledTraceMeanField_ELBO
+from ember.infer.compiled_elbo import CompiledTrace_ELBO, CompiledTraceEnum_ELBO, CompiledTraceMeanField_ELBO
 from ember.infer.elbo import ELBO
 from ember.optim import Adam
 from tests.infer._static_models import cases, mean_field_guide, regression, subsampled, subsampled_guide
@@ -316,3 +317,87 @@ def test_an_optimizer_with_its_own_call_steps_through_it() -> None:
             scheduler.step()
         results.append(torch.tensor(losses))
     torch.testing.assert_close(results[1], results[0], rtol=2e-6, atol=1e-4)
+
+
+def _gmm_data() -> torch.Tensor:
+    g = torch.Generator().manual_seed(4)
+    return torch.cat([torch.randn(15, generator=g) - 2.0, torch.randn(15, generator=g) + 2.0])
+
+
+@config_enumerate
+def _gmm(data: torch.Tensor) -> None:
+    weights = ember.sample("weights", dist.Dirichlet(torch.ones(2)))
+    locs = ember.param("locs", torch.tensor([-0.5, 0.5]))
+    scale = ember.param("scale", torch.tensor(1.0), constraint=constraints.positive)
+    with ember.plate("data", len(data)):
+        z = ember.sample("z", dist.Categorical(weights))
+        ember.sample("x", dist.Normal(locs[z], scale), obs=data)
+
+
+def _gmm_guide(data: torch.Tensor) -> None:
+    concentration = ember.param("concentration", torch.ones(2), constraint=constraints.positive)
+    ember.sample("weights", dist.Dirichlet(concentration))
+
+
+def _hmm(data: torch.Tensor) -> None:
+    transition = ember.param("transition", torch.tensor([[0.8, 0.2], [0.3, 0.7]]), constraint=constraints.simplex)
+    locs = ember.param("hmm_locs", torch.tensor([-1.0, 1.0]))
+    state = torch.tensor(0)
+    for t in ember.markov(range(len(data))):
+        state = ember.sample(f"state_{t}", dist.Categorical(transition[state]), infer={"enumerate": "parallel"})
+        ember.sample(f"obs_{t}", dist.Normal(locs[state], 0.5), obs=data[t])
+
+
+def _no_guide(data: torch.Tensor) -> None:
+    pass
+
+
+@pytest.mark.parametrize(
+    "model, guide, options",
+    [
+        (_gmm, _gmm_guide, {"max_plate_nesting": 1}),
+        (_gmm, _gmm_guide, {"max_plate_nesting": 1, "num_particles": 3, "vectorize_particles": True}),
+        (_hmm, _no_guide, {"max_plate_nesting": 0}),
+    ],
+    ids=["gmm", "gmm-vectorized-particles", "hmm-markov"],
+)
+def test_compiled_enum_steps_equal_eager_enum_steps(model: Callable[..., Any], guide: Callable[..., Any], options: dict[str, Any]) -> None:
+    data = _gmm_data()[:12] if model is _hmm else _gmm_data()
+    eager = _fit(TraceEnum_ELBO(**options), model, guide, [((data,), {})] * STEPS)
+    elbo = CompiledTraceEnum_ELBO(backend=None, **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compiled = _fit(elbo, model, guide, [((data,), {})] * STEPS)
+    _assert_same(eager, compiled)
+    assert elbo._captured is not None
+    assert [entry.calls for entry in elbo._captured.entries.values()] == [STEPS - 1]
+    # The exact (enumerated) loss went down: the graph trained the params.
+    assert compiled[0][-10:].mean() < compiled[0][:10].mean()
+
+
+def test_inductor_is_called_directly_and_torch_compile_is_the_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch._inductor.compile_fx as inductor_compile_fx
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    from ember.infer._capture import compile_graph
+
+    graph = make_fx(lambda a: (a.sin() * 2.0,))(torch.zeros(3))
+    calls: list[dict[str, Any]] = []
+
+    def direct(gm: torch.fx.GraphModule, inputs: list[torch.Tensor]) -> Callable[..., Any]:
+        from torch._inductor import config
+
+        calls.append({"fallback_random": config.fallback_random})
+        return gm
+
+    monkeypatch.setattr(inductor_compile_fx, "compile_fx", direct)
+    assert compile_graph(graph, [torch.zeros(3)], "inductor") is graph
+    assert calls == [{"fallback_random": True}]  # inductor keeps torch's RNG: eager draws
+
+    def refuse(gm: torch.fx.GraphModule, inputs: list[torch.Tensor]) -> Callable[..., Any]:
+        raise RuntimeError("moved")
+
+    monkeypatch.setattr(inductor_compile_fx, "compile_fx", refuse)
+    fallback = compile_graph(graph, [torch.zeros(3)], "inductor")
+    assert fallback is not graph and isinstance(fallback, torch._dynamo.eval_frame.OptimizedModule)
+    assert compile_graph(graph, [torch.zeros(3)], None) is graph
