@@ -3,7 +3,7 @@
 :class:`CapturedPredictive` holds, per structure key, a graph of the whole predictive call
 (the shape-finding runs and the vectorized, conditioned runs of guide and model) as a function
 of the param store's unconstrained leaves, the call's tensor arguments and the posterior
-samples. It is captured with :func:`~ember.infer._capture.trace_graph` exactly as the compiled
+samples. It is captured with :func:`~ember.infer._graph.trace_graph` exactly as the compiled
 SVI step is, so the graph keeps the random ops in the order eager code calls them: a seed gives
 the samples of the eager call.
 
@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from ember._util import warn_at_caller
-from ember.infer._capture import _flatten, _unflatten, capture_failure, compile_graph, trace_graph
+from ember.infer._graph import capture_failure, compile_graph, flatten, trace_graph, unflatten
 from ember.infer.util import is_validation_enabled
 from ember.poutine.runtime import get_stack
 from ember.primitives import get_param_store
@@ -57,7 +57,7 @@ class CapturedPredictive:
 
     :param run: the eager call (see :data:`Run`).
     :param backend: the :func:`torch.compile` backend, or ``None`` to replay the captured graph
-        as it is (see :func:`~ember.infer._capture.compile_graph`).
+        as it is (see :func:`~ember.infer._graph.compile_graph`).
     :param compile_options: inductor options.
     :param max_graphs: how many structure keys get a graph; later new keys run eagerly.
     """
@@ -115,7 +115,7 @@ class CapturedPredictive:
             for name, leaf in zip(names, leaves)
         )
         tensors: list[torch.Tensor] = []
-        skeleton = _flatten((tuple(args), dict(kwargs), dict(samples)), tensors)
+        skeleton = flatten((tuple(args), dict(kwargs), dict(samples)), tensors)
         return (settings, skeleton, params, is_validation_enabled()), names, leaves, tensors
 
     def _capture(
@@ -135,7 +135,7 @@ class CapturedPredictive:
         run = self.run
 
         def call(*inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            args, kwargs, samples = _unflatten(skeleton, inputs[count:], [0])
+            args, kwargs, samples = unflatten(skeleton, inputs[count:], [0])
             result = run(args, kwargs, samples)
             if sorted(result) != sites or not all(isinstance(result[site], torch.Tensor) for site in sites):
                 raise _NotTensors("a returned site is not a tensor (such as a model's non-tensor return value)")

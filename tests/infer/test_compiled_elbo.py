@@ -379,7 +379,7 @@ def test_inductor_is_called_directly_and_torch_compile_is_the_fallback(monkeypat
     import torch._inductor.compile_fx as inductor_compile_fx
     from torch.fx.experimental.proxy_tensor import make_fx
 
-    from ember.infer._capture import compile_graph
+    from ember.infer._graph import compile_graph
 
     graph = make_fx(lambda a: (a.sin() * 2.0,))(torch.zeros(3))
     calls: list[dict[str, Any]] = []
