@@ -401,3 +401,41 @@ def test_inductor_is_called_directly_and_torch_compile_is_the_fallback(monkeypat
     fallback = compile_graph(graph, [torch.zeros(3)], "inductor")
     assert fallback is not graph and isinstance(fallback, torch._dynamo.eval_frame.OptimizedModule)
     assert compile_graph(graph, [torch.zeros(3)], None) is graph
+
+
+def _nan_factor_model(x: torch.Tensor, y: torch.Tensor) -> None:
+    regression(x, y)
+    # Each factor is a valid real; together they make the log density NaN.
+    ember.factor("up", torch.tensor(float("inf")))
+    ember.factor("down", torch.tensor(float("-inf")))
+
+
+def test_nonfinite_steps_are_skipped_with_the_warning_as_in_eager() -> None:
+    _, guide, (x, y), _ = cases()["mean_field"]
+    runs = []
+    for elbo in (Trace_ELBO(), CompiledTrace_ELBO(backend=None)):
+        ember.clear_param_store()
+        torch.manual_seed(0)
+        svi = SVI(_nan_factor_model, guide, Adam({"lr": 0.05}), elbo)
+        with pytest.warns(UserWarning, match="Encountered NaN: loss; SVI.step skipped the optimizer step") as record:
+            losses = [svi.step(x, y) for _ in range(4)]
+        params = {n: v.detach().clone() for n, v in ember.get_param_store().items()}
+        runs.append((losses, params, len([w for w in record if "skipped" in str(w.message)])))
+    assert all(loss != loss for loss in runs[1][0])  # NaN every step
+    assert runs[1][2] == runs[0][2] == 4
+    for name, value in runs[0][1].items():
+        torch.testing.assert_close(runs[1][1][name], value, rtol=0.0, atol=0.0)  # never stepped: the inits
+
+
+def test_gradient_clipping_applies_on_the_compiled_path() -> None:
+    model, guide, args, _ = cases()["mean_field"]
+    results = []
+    for elbo in (Trace_ELBO(), CompiledTrace_ELBO(backend=None)):
+        ember.clear_param_store()
+        torch.manual_seed(0)
+        optim = ember.optim.PyroOptim(torch.optim.Adam, {"lr": 0.05}, {"clip_norm": 0.1})
+        svi = SVI(model, guide, optim, elbo)
+        results.append((torch.tensor([svi.step(*args) for _ in range(30)]), {n: v.detach().clone() for n, v in ember.get_param_store().items()}))
+    torch.testing.assert_close(results[1][0], results[0][0], rtol=2e-6, atol=1e-4)
+    for name, value in results[0][1].items():
+        torch.testing.assert_close(results[1][1][name], value, rtol=1e-5, atol=1e-6, msg=name)
