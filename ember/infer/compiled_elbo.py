@@ -214,8 +214,4 @@ class CompiledTraceEnum_ELBO(_CompiledELBO, TraceEnum_ELBO):
     def _tensor_losses(
         self, model: Model, guide: Model, args: Sequence[Any], kwargs: Mapping[str, Any]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        elbo: torch.Tensor | float = 0.0
-        for _, _, elbo_particle in self._particle_elbos(model, guide, args, kwargs):
-            elbo = elbo + elbo_particle
-        surrogate = torch.as_tensor(elbo) * (-1.0 / self.num_particles)
-        return surrogate.detach(), surrogate
+        return self._loss_and_surrogate_loss(model, guide, args, kwargs)

@@ -239,6 +239,17 @@ class TraceEnum_ELBO(ELBO):
         warn_if_nan(loss, "loss")
         return loss
 
+    def _loss_and_surrogate_loss(
+        self, model: Model, guide: Model, args: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(loss, surrogate_loss)`` over all particles as tensors (equal values; the dice
+        factors make the surrogate's gradient the ELBO's): what the compiled ELBOs record."""
+        elbo: torch.Tensor | float = 0.0
+        for _, _, elbo_particle in self._particle_elbos(model, guide, args, kwargs):
+            elbo = elbo + elbo_particle
+        surrogate = _tensor(elbo) * (-1.0 / self.num_particles)
+        return surrogate.detach(), surrogate
+
     def _single_trace_pair(self, what: str, model: Model, guide: Model, args: Sequence[Any], kwargs: Mapping[str, Any]) -> TracePair:
         if self.num_particles != 1:
             raise NotImplementedError(f"TraceEnum_ELBO.{what}() is not compatible with multiple particles.")
@@ -280,8 +291,4 @@ class JitTraceEnum_ELBO(_JitELBO, TraceEnum_ELBO):
     def _eager_loss_and_surrogate_loss(
         self, model: Model, guide: Model, args: Sequence[Any], kwargs: Mapping[str, Any]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        elbo: torch.Tensor | float = 0.0
-        for _, _, elbo_particle in self._particle_elbos(model, guide, args, kwargs):
-            elbo = elbo + elbo_particle
-        surrogate = _tensor(elbo) * (-1.0 / self.num_particles)
-        return surrogate.detach(), surrogate
+        return self._loss_and_surrogate_loss(model, guide, args, kwargs)

@@ -49,6 +49,25 @@ def _assert_same(eager: tuple[torch.Tensor, Params, SVI], compiled: tuple[torch.
         torch.testing.assert_close(compiled[1][name], eager[1][name], rtol=1e-5, atol=1e-6, msg=name)
 
 
+def _eager_then_compiled(
+    train: Callable[[SVI], list[float]],
+    model: Callable[..., Any] | None = None,
+    guide: Callable[..., Any] | None = None,
+    make_optim: Callable[[], ember.optim.PyroOptim] = lambda: Adam({"lr": 0.05}),
+) -> list[tuple[torch.Tensor, Params, SVI]]:
+    """``train`` run on a fresh store and seed with eager Trace_ELBO, then with the compiled one."""
+    default_model, default_guide, _, _ = cases()["mean_field"]
+    runs = []
+    for elbo in (Trace_ELBO(), CompiledTrace_ELBO(backend=None)):
+        ember.clear_param_store()
+        torch.manual_seed(0)
+        svi = SVI(model or default_model, guide or default_guide, make_optim(), elbo)
+        losses = train(svi)
+        params = {name: value.detach().clone() for name, value in ember.get_param_store().items()}
+        runs.append((torch.tensor(losses, dtype=torch.float64), params, svi))
+    return runs
+
+
 @pytest.mark.parametrize("name", sorted(cases()))
 def test_compiled_steps_equal_eager_steps(name: str) -> None:
     model, guide, args, options = cases()[name]
@@ -259,36 +278,28 @@ def test_svi_steps_after_the_capture_run_whole_from_the_graph_and_leave_zero_gra
 
 
 def test_a_param_replaced_in_the_store_is_stepped_from_then_on() -> None:
-    model, guide, args, _ = cases()["mean_field"]
-    results = []
-    for elbo in (Trace_ELBO(), CompiledTrace_ELBO(backend=None)):
-        ember.clear_param_store()
-        torch.manual_seed(0)
-        svi = SVI(model, guide, Adam({"lr": 0.05}), elbo)
+    _, _, args, _ = cases()["mean_field"]
+
+    def train(svi: SVI) -> list[float]:
         losses = [svi.step(*args) for _ in range(5)]
         ember.get_param_store()["w_loc"] = torch.tensor([0.5, 0.5, 0.5])  # a new leaf, a new optimizer
-        losses += [svi.step(*args) for _ in range(5)]
-        results.append((torch.tensor(losses), {n: v.detach().clone() for n, v in ember.get_param_store().items()}))
-    torch.testing.assert_close(results[1][0], results[0][0], rtol=2e-6, atol=1e-4)
-    for name, value in results[0][1].items():
-        torch.testing.assert_close(results[1][1][name], value, rtol=1e-5, atol=1e-6, msg=name)
-    assert not torch.equal(results[1][1]["w_loc"], torch.tensor([0.5, 0.5, 0.5]))
+        return losses + [svi.step(*args) for _ in range(5)]
+
+    eager, compiled = _eager_then_compiled(train)
+    _assert_same(eager, compiled)
+    assert not torch.equal(compiled[1]["w_loc"], torch.tensor([0.5, 0.5, 0.5]))
 
 
 def test_gradients_accumulated_before_a_step_are_kept_as_in_eager() -> None:
-    model, guide, args, _ = cases()["mean_field"]
-    results = []
-    for elbo in (Trace_ELBO(), CompiledTrace_ELBO(backend=None)):
-        ember.clear_param_store()
-        torch.manual_seed(0)
-        svi = SVI(model, guide, Adam({"lr": 0.05}), elbo)
+    _, _, args, _ = cases()["mean_field"]
+
+    def train(svi: SVI) -> list[float]:
         losses = [svi.step(*args) for _ in range(3)]
         leaf = dict(ember.get_param_store().named_parameters())["w_loc"]
         leaf.grad = torch.full((3,), 100.0)  # a user's extra gradient, added to the step's
-        losses += [svi.step(*args) for _ in range(3)]
-        results.append((torch.tensor(losses), ember.param("w_loc").detach().clone()))
-    torch.testing.assert_close(results[1][0], results[0][0], rtol=2e-6, atol=1e-4)
-    torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-5, atol=1e-6)
+        return losses + [svi.step(*args) for _ in range(3)]
+
+    _assert_same(*_eager_then_compiled(train))
 
 
 def test_input_with_other_strides_gets_its_own_graph() -> None:
@@ -304,19 +315,21 @@ def test_input_with_other_strides_gets_its_own_graph() -> None:
 
 
 def test_an_optimizer_with_its_own_call_steps_through_it() -> None:
-    model, guide, args, _ = cases()["mean_field"]
-    results = []
-    for elbo in (Trace_ELBO(), CompiledTrace_ELBO(backend=None)):
-        ember.clear_param_store()
-        torch.manual_seed(0)
-        scheduler = ember.optim.ExponentialLR({"optimizer": torch.optim.Adam, "optim_args": {"lr": 0.05}, "gamma": 0.9})
-        svi = SVI(model, guide, scheduler, elbo)
+    _, _, args, _ = cases()["mean_field"]
+    schedulers: list[Any] = []
+
+    def make_optim() -> ember.optim.PyroOptim:
+        schedulers.append(ember.optim.ExponentialLR({"optimizer": torch.optim.Adam, "optim_args": {"lr": 0.05}, "gamma": 0.9}))
+        return cast(ember.optim.PyroOptim, schedulers[-1])
+
+    def train(svi: SVI) -> list[float]:
         losses = []
         for _ in range(6):
             losses.append(svi.step(*args))
-            scheduler.step()
-        results.append(torch.tensor(losses))
-    torch.testing.assert_close(results[1], results[0], rtol=2e-6, atol=1e-4)
+            schedulers[-1].step()
+        return losses
+
+    _assert_same(*_eager_then_compiled(train, make_optim=make_optim))
 
 
 def _gmm_data() -> torch.Tensor:
@@ -411,31 +424,25 @@ def _nan_factor_model(x: torch.Tensor, y: torch.Tensor) -> None:
 
 
 def test_nonfinite_steps_are_skipped_with_the_warning_as_in_eager() -> None:
-    _, guide, (x, y), _ = cases()["mean_field"]
-    runs = []
-    for elbo in (Trace_ELBO(), CompiledTrace_ELBO(backend=None)):
-        ember.clear_param_store()
-        torch.manual_seed(0)
-        svi = SVI(_nan_factor_model, guide, Adam({"lr": 0.05}), elbo)
+    _, _, args, _ = cases()["mean_field"]
+    warned: list[int] = []
+
+    def train(svi: SVI) -> list[float]:
         with pytest.warns(UserWarning, match="Encountered NaN: loss; SVI.step skipped the optimizer step") as record:
-            losses = [svi.step(x, y) for _ in range(4)]
-        params = {n: v.detach().clone() for n, v in ember.get_param_store().items()}
-        runs.append((losses, params, len([w for w in record if "skipped" in str(w.message)])))
-    assert all(loss != loss for loss in runs[1][0])  # NaN every step
-    assert runs[1][2] == runs[0][2] == 4
-    for name, value in runs[0][1].items():
-        torch.testing.assert_close(runs[1][1][name], value, rtol=0.0, atol=0.0)  # never stepped: the inits
+            losses = [svi.step(*args) for _ in range(4)]
+        warned.append(len([w for w in record if "skipped" in str(w.message)]))
+        return losses
+
+    eager, compiled = _eager_then_compiled(train, model=_nan_factor_model)
+    assert bool(compiled[0].isnan().all()) and warned == [4, 4]
+    for name, value in eager[1].items():
+        torch.testing.assert_close(compiled[1][name], value, rtol=0.0, atol=0.0)  # never stepped: the inits
 
 
 def test_gradient_clipping_applies_on_the_compiled_path() -> None:
-    model, guide, args, _ = cases()["mean_field"]
-    results = []
-    for elbo in (Trace_ELBO(), CompiledTrace_ELBO(backend=None)):
-        ember.clear_param_store()
-        torch.manual_seed(0)
-        optim = ember.optim.PyroOptim(torch.optim.Adam, {"lr": 0.05}, {"clip_norm": 0.1})
-        svi = SVI(model, guide, optim, elbo)
-        results.append((torch.tensor([svi.step(*args) for _ in range(30)]), {n: v.detach().clone() for n, v in ember.get_param_store().items()}))
-    torch.testing.assert_close(results[1][0], results[0][0], rtol=2e-6, atol=1e-4)
-    for name, value in results[0][1].items():
-        torch.testing.assert_close(results[1][1][name], value, rtol=1e-5, atol=1e-6, msg=name)
+    _, _, args, _ = cases()["mean_field"]
+    eager, compiled = _eager_then_compiled(
+        lambda svi: [svi.step(*args) for _ in range(30)],
+        make_optim=lambda: ember.optim.PyroOptim(torch.optim.Adam, {"lr": 0.05}, {"clip_norm": 0.1}),
+    )
+    _assert_same(eager, compiled)
