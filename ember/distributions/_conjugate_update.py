@@ -15,7 +15,7 @@ import torch
 
 from ember.distributions.util import sum_rightmost
 
-__all__ = ["beta_update", "dirichlet_update", "gamma_update", "independent_update"]
+__all__ = ["beta_update", "dirichlet_update", "expanded_update", "gamma_update", "independent_update", "masked_update"]
 
 
 def _log_beta_normalizer(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -76,3 +76,25 @@ def independent_update(self: Any, other: Any) -> tuple[Any, torch.Tensor]:
     n = self.reinterpreted_batch_ndims
     posterior, log_normalizer = self.base_dist.conjugate_update(other.to_event(-n))
     return posterior.to_event(n), sum_rightmost(log_normalizer, n)
+
+
+def masked_update(self: Any, other: Any) -> tuple[Any, torch.Tensor]:
+    """Update the base distribution and mask the result as the prior is masked.
+
+    Where the prior is masked its entries take no part in the model, so the posterior stays
+    masked there and the log normalizer is zero. (A bool mask works too; pyro-ppl 1.9.2
+    raises a ``TypeError`` from ``torch.where`` on one.)
+    """
+    posterior, log_normalizer = self.base_dist.conjugate_update(other)
+    mask = self._mask
+    if isinstance(mask, torch.Tensor):
+        log_normalizer = torch.where(mask, log_normalizer, torch.zeros_like(log_normalizer))
+    elif not mask:
+        log_normalizer = torch.zeros_like(log_normalizer)
+    return posterior.mask(mask), log_normalizer
+
+
+def expanded_update(self: Any, other: Any) -> tuple[Any, torch.Tensor]:
+    """Update the base distribution, then broadcast the posterior and normalizer to the batch shape."""
+    posterior, log_normalizer = self.base_dist.conjugate_update(other)
+    return posterior.expand(self.batch_shape), log_normalizer.expand(self.batch_shape)

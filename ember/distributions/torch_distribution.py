@@ -169,6 +169,7 @@ class MaskedDistribution(_Wrapper):
     """
 
     _mask: torch.Tensor | bool
+    conjugate_update = _updates.masked_update
 
     def __init__(self, base_dist: TorchDistributionMixin, mask: torch.Tensor | bool) -> None:
         if isinstance(mask, torch.Tensor):
@@ -253,6 +254,8 @@ class ExpandedDistribution(_Wrapper):
     >>> d.batch_shape, d.sample().shape
     (torch.Size([4, 3]), torch.Size([4, 3]))
     """
+
+    conjugate_update = _updates.expanded_update
 
     def __init__(self, base_dist: TorchDistributionMixin, batch_shape: _size = _EMPTY) -> None:
         shape = torch.Size(batch_shape)

@@ -70,3 +70,50 @@ def test_conjugate_reparam_of_a_beta_prior_matches_pyro() -> None:
     ours = run(ember, poutine, ConjugateReparam)
     theirs = run(pyro, pyro.poutine, pyro.infer.reparam.ConjugateReparam)
     torch.testing.assert_close(ours, theirs)
+
+
+def _pyro_beta(prior: Any) -> Any:
+    return pyro.distributions.Beta(prior.concentration1, prior.concentration0)
+
+
+def test_a_masked_prior_updates_its_base_and_stays_masked_as_in_pyro() -> None:
+    torch.manual_seed(1)
+    base, likelihood = _beta(4), _beta(4)
+    mask = torch.tensor([True, False, True, False])
+    posterior, log_normalizer = base.mask(mask).conjugate_update(likelihood)
+    theirs, their_normalizer = _pyro_beta(base).mask(mask).conjugate_update(_pyro_beta(likelihood))
+    torch.testing.assert_close(log_normalizer, their_normalizer)
+    assert type(posterior).__name__ == "MaskedDistribution" and torch.equal(posterior._mask, mask)
+    z = base.sample()
+    torch.testing.assert_close(posterior.log_prob(z), theirs.log_prob(z))
+    # Unmasked entries: the exact identity; masked ones: no prior, no normalizer.
+    exact = base.log_prob(z) + likelihood.log_prob(z)
+    torch.testing.assert_close((posterior.log_prob(z) + log_normalizer)[mask], exact[mask])
+    assert torch.equal(log_normalizer[~mask], torch.zeros(2))
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_a_bool_masked_prior_updates_too(flag: bool) -> None:
+    # pyro-ppl 1.9.2 raises a TypeError here (torch.where on a bool); a bool mask is the tensor mask's limit.
+    torch.manual_seed(2)
+    base, likelihood = _beta(3), _beta(3)
+    posterior, log_normalizer = base.mask(flag).conjugate_update(likelihood)
+    reference, reference_normalizer = base.mask(torch.full((3,), flag)).conjugate_update(likelihood)
+    z = base.sample()
+    torch.testing.assert_close(log_normalizer, reference_normalizer)
+    torch.testing.assert_close(posterior.log_prob(z), reference.log_prob(z))
+
+
+def test_an_expanded_prior_updates_to_its_batch_shape_as_in_pyro() -> None:
+    torch.manual_seed(3)
+    base, likelihood = _beta(1), _beta(5)
+    prior = dist.ExpandedDistribution(base, [5])
+    posterior, log_normalizer = prior.conjugate_update(likelihood)
+    z = prior.sample()
+    assert posterior.batch_shape == (5,) and log_normalizer.shape == (5,)
+    torch.testing.assert_close(prior.log_prob(z) + likelihood.log_prob(z), posterior.log_prob(z) + log_normalizer)
+    pyro_dist: Any = pyro.distributions  # pyro-ppl is not fully annotated
+    theirs = pyro_dist.ExpandedDistribution(_pyro_beta(base), [5])
+    their_posterior, their_normalizer = theirs.conjugate_update(_pyro_beta(likelihood))
+    torch.testing.assert_close(log_normalizer, their_normalizer)
+    torch.testing.assert_close(posterior.log_prob(z), their_posterior.log_prob(z))
