@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
 from ember.ops._linalg import broadcast, matvec
+
+if TYPE_CHECKING:
+    from ember.distributions.multivariate_studentt import MultivariateStudentT
 
 __all__ = [
     "Gamma",
@@ -259,6 +262,27 @@ class GammaGaussian:
         return Gamma(
             log_normalizer, self.alpha - 0.5 * n + 1, self.beta - 0.5 * whitened.square().sum(-1)
         )
+
+
+    def compound(self) -> MultivariateStudentT:
+        """Integrate out ``s``: the multivariate Student-t distribution of ``x``.
+
+        The density in ``x`` is proportional to ``(beta' + q(x) / 2) ** -(alpha + 1)`` with
+        ``q(x) = (x - m)^T P (x - m)``, ``m = P^{-1} info_vec`` and
+        ``beta' = beta - info_vec . m / 2``: a Student-t with ``df = 2 alpha + 2 - n``, location
+        ``m`` and covariance factor ``(2 beta' / df) P^{-1}``. (The constant term is not part of a
+        distribution, as in Pyro.)
+        """
+        from ember.distributions.multivariate_studentt import MultivariateStudentT  # see pyproject: ops below distributions
+
+        n = self.dim()
+        factor = torch.linalg.cholesky(self.precision)
+        loc = torch.cholesky_solve(self.info_vec.unsqueeze(-1), factor).squeeze(-1)
+        df = 2.0 * self.alpha + 2.0 - n
+        beta = self.beta - 0.5 * (self.info_vec * loc).sum(-1)
+        scale = (2.0 * beta / df).sqrt()  # NaN where beta' < 0: no proper density there
+        scale_tril = torch.linalg.cholesky(torch.cholesky_inverse(factor)) * scale[..., None, None]
+        return MultivariateStudentT(df, loc, scale_tril)
 
 
 def gamma_and_mvn_to_gamma_gaussian(gamma: Any, mvn: Any) -> GammaGaussian:

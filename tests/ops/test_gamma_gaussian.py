@@ -97,3 +97,24 @@ def test_shape_methods() -> None:
     assert g[:, :2].batch_shape == (1, 2)
     assert g.event_pad(left=1).dim() == 3
     assert torch.equal(g.event_permute(torch.tensor([1, 0])).precision[..., 0, 0], g.precision[..., 1, 1])
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3])
+def test_compound_integrates_out_the_scale_exactly_and_matches_pyro(dim: int) -> None:
+    torch.manual_seed(dim)
+    g = _random((4,), dim)
+    student = g.compound()
+    assert type(student) is dist.MultivariateStudentT
+    assert student.batch_shape == (4,) and student.event_shape == (dim,)
+    # The integral over s of exp(alpha log s - s c(x)) is Gamma(alpha + 1) c(x)^-(alpha + 1), with
+    # c(x) = beta + x P x / 2 - x . info_vec: the Student-t density up to a constant in x.
+    x = torch.randn(6, 4, dim, dtype=F64)
+    c = g.beta + 0.5 * (x.unsqueeze(-2) @ g.precision @ x.unsqueeze(-1)).squeeze(-1).squeeze(-1) - (x * g.info_vec).sum(-1)
+    integral = g.log_normalizer + torch.lgamma(g.alpha + 1) - (g.alpha + 1) * c.log()
+    difference = student.log_prob(x) - integral
+    torch.testing.assert_close(difference, difference[:1].expand_as(difference))
+    theirs = _pyro(g).compound()
+    torch.testing.assert_close(student.df, theirs.df)
+    torch.testing.assert_close(student.loc, theirs.loc)
+    torch.testing.assert_close(student.scale_tril, theirs.scale_tril)
+    torch.testing.assert_close(student.log_prob(x), theirs.log_prob(x))
