@@ -19,7 +19,11 @@ static structure given the step's arguments: the same sites, shapes, plates and 
 sizes whenever the arguments have the same shapes, dtypes and (for non-tensors) values. They
 may read tensors from the arguments and the param store; a tensor read from anywhere else (a
 global, a closure) is frozen into the graph at capture, as under ``JitTrace_ELBO``, and a
-structure that depends on a global Python value that changes is not seen.
+structure that depends on a global Python value that changes is not seen. Two consequences to
+keep in mind: randomness from outside torch (Python's :mod:`random`, NumPy) is frozen too, so
+draw minibatch indices with torch (``plate(..., subsample_size=...)`` does) or pass them as an
+argument; and the model's and guide's Python side effects (printing, counters, appending to a
+list) happen on the eager steps only, since replayed steps do not run them.
 
 **Seeding.** The first step of each structure runs eagerly (exactly ``Trace_ELBO``'s step),
 then the graph is captured with the RNG state saved and restored. Later steps draw from torch's
