@@ -26,7 +26,7 @@ from ember.infer.util import (
     torch_backward,
     torch_item,
 )
-from ember.ops.provenance import detach_provenance, get_provenance, track_provenance
+from ember.ops.provenance import detach_provenance, extract_provenance, get_provenance, track_provenance
 from ember.poutine.message import Message
 from ember.poutine.messenger import Messenger
 from ember.poutine.trace_struct import Trace
@@ -168,7 +168,8 @@ def _compute_elbo(model_trace: Trace, guide_trace: Trace) -> tuple[torch.Tensor 
             baseline_loss = baseline_loss + baseline_loss_term
         surrogate_elbo = surrogate_elbo + (guide_site["score_parts"].score_function * cost.detach()).sum()
     surrogate_loss = -surrogate_elbo + baseline_loss
-    return detach_provenance(elbo), detach_provenance(surrogate_loss)
+    # Either may be a float (no sample sites): extract_provenance passes those through.
+    return extract_provenance(elbo)[0], extract_provenance(surrogate_loss)[0]
 
 
 class TraceGraph_ELBO(ELBO):
