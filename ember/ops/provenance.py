@@ -24,6 +24,8 @@ _Tensor = TypeVar("_Tensor", bound=torch.Tensor)
 
 # Leaf types that never carry provenance, skipped without a dispatch.
 _UNTRACKED = frozenset({torch.Tensor, int, float, bool, str, type(None), torch.dtype, torch.device, torch.Size})
+# What ops return that is returned as it is, without a dispatch (metadata, numbers).
+_UNTRACKED_RESULTS = _UNTRACKED - {torch.Tensor} | {torch.layout, torch.memory_format}
 
 
 def _is_leaf(x: Any) -> bool:
@@ -72,17 +74,33 @@ class ProvenanceTensor(torch.Tensor):
     def __torch_function__(
         cls, func: Callable[..., Any], types: Any, args: Any = (), kwargs: dict[str, Any] | None = None
     ) -> Any:
+        # Every op on a tracked tensor comes here, so the usual call (positional tensors and
+        # numbers, no keywords) is unpacked by hand: tree_flatten costs about as much as the op.
+        provenance: frozenset[Any] = frozenset()
+        plain_args: Any = []
+        for arg in args:
+            kind = type(arg)
+            if kind is ProvenanceTensor:
+                provenance = provenance | arg._provenance if provenance else arg._provenance
+                plain_args.append(arg._t)
+            elif kind in _UNTRACKED:
+                plain_args.append(arg)
+            else:  # a container (a list of tensors for torch.stack, ...) or another type
+                plain_args, provenance = _extract_pytree(args)
+                break
         if kwargs:
-            (plain_args, plain_kwargs), provenance = _extract_pytree((args, kwargs))
+            plain_kwargs, more = _extract_pytree(kwargs)
+            provenance |= more
         else:
-            # Most calls (methods, properties, operators) have no keyword arguments.
-            plain_args, provenance = _extract_pytree(args)
             plain_kwargs = {}
         result = func(*plain_args, **plain_kwargs)
-        if not provenance:
+        if not provenance or type(result) in _UNTRACKED_RESULTS:
             return result
         if type(result) is torch.Tensor:
-            return ProvenanceTensor(result, provenance)
+            tracked = result.as_subclass(ProvenanceTensor)
+            tracked._t = result
+            tracked._provenance = provenance
+            return tracked
         return track_provenance(result, provenance)
 
 
