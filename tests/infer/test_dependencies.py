@@ -280,3 +280,21 @@ def test_track_provenance_tags_direct_dependencies_only() -> None:
     assert not isinstance(ember.get_param_store()["w"], ProvenanceTensor)
     with pytest.raises(TypeError):
         TrackProvenance(True)  # type: ignore[call-arg]  # keyword-only, as in Pyro
+
+
+@pytest.mark.parametrize("include_deterministic", [False, True])
+def test_track_provenance_tags_the_sites_pyros_does(include_deterministic: bool) -> None:
+    pyro_provenance: Any = importlib.import_module("pyro.ops.provenance")
+    for name, (program, args, kwargs) in MODELS.items():
+        tags = []
+        for b, tracker, read in (
+            (EMBER, TrackProvenance, get_provenance),
+            (PYRO, pyro_inspect.TrackProvenance, pyro_provenance.get_provenance),
+        ):
+            b.clear_param_store()
+            torch.manual_seed(0)
+            model = program(b)
+            with torch.no_grad(), tracker(include_deterministic=include_deterministic):
+                tr = b.poutine.trace(model).get_trace(*args, **kwargs)
+            tags.append({n: read(site["value"]) for n, site in tr.nodes.items() if site["type"] in ("sample", "param")})
+        assert tags[0] == tags[1], name
