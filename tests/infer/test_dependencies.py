@@ -249,7 +249,7 @@ def test_site_predicates_agree_with_pyros(name: str) -> None:
 
 
 def test_site_predicates_name_what_they_exclude() -> None:
-    (nodes,) = [{n["name"]: n for n in _nodes(observed_in_plates, (DATA,), {})[0]}]
+    nodes = {n["name"]: n for n in _nodes(observed_in_plates, (DATA,), {})[0]}
     assert is_sample_site(nodes["scale"]) and is_sample_site(nodes["y"]) and is_sample_site(nodes["x_unobserved"])
     assert not is_sample_site(nodes["data"])  # the plate's subsample site
     assert not is_sample_site(nodes["ignored"]) and is_sample_site(nodes["ignored"], include_deterministic=True)
