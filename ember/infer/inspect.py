@@ -1,8 +1,12 @@
 """Inspect a model's structure: which sites depend on which, and a graphviz picture of it.
 
-:func:`get_model_relations` runs the model once with every latent value and param tagged by
-its own name (a :class:`~ember.ops.provenance.ProvenanceTensor`); each site's log density
-then carries the names of the sites and params it was computed from. The relations are
+:func:`get_dependencies` and :func:`get_model_relations` run the model once under
+:class:`TrackProvenance`, which tags every latent value and param with its own name (a
+:class:`~ember.ops.provenance.ProvenanceTensor`); each site's log density then carries the
+names of the sites and params it was computed from. :func:`get_dependencies` gives the
+prior and (moralized) posterior dependency graphs with their plates, as used by
+:class:`~ember.infer.autoguide.AutoStructured` and :class:`~ember.infer.autoguide.AutoGaussian`.
+The relations are
 turned into a graph specification (:func:`generate_graph_specification`) and drawn with
 graphviz (:func:`render_graph`, :func:`render_model`), with Pyro's layout: plates as
 clusters, observed sites shaded, deterministic sites dashed, params as plain nodes.
@@ -17,21 +21,30 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypedDict
 
-import torch
-
-from ember.ops.provenance import detach_provenance, get_provenance, track_provenance
-from ember.poutine.handlers import trace
+from ember.infer._dependencies import (
+    ModelDependencies,
+    TrackProvenance,
+    _trace_with_provenance,
+    get_dependencies,
+    is_sample_site,
+    site_is_deterministic,
+)
+from ember.ops.provenance import ProvenanceTensor, get_provenance
 from ember.poutine.message import Message
-from ember.poutine.messenger import Messenger
 from ember.poutine.util import site_is_subsample
-from ember.primitives import validation_enabled
 
 __all__ = [
+    "ModelDependencies",
     "ModelRelations",
+    "ProvenanceTensor",
+    "TrackProvenance",
     "generate_graph_specification",
+    "get_dependencies",
     "get_model_relations",
+    "is_sample_site",
     "render_graph",
     "render_model",
+    "site_is_deterministic",
 ]
 
 
@@ -46,33 +59,8 @@ class ModelRelations(TypedDict):
     observed: list[str]
 
 
-class _TrackProvenance(Messenger):
-    """Tag latent values and params with their own names as they are produced."""
-
-    def __init__(self, include_deterministic: bool) -> None:
-        self.include_deterministic = include_deterministic
-        self.last_site: str | None = None
-
-    def _pyro_post_sample(self, msg: Message) -> None:
-        self.last_site = msg["name"]
-        if site_is_subsample(msg):
-            return
-        # A deterministic value passes its inputs' names on, unless it is drawn as a node.
-        deterministic = bool(msg["infer"].get("_deterministic"))
-        if (self.include_deterministic and deterministic) or not (deterministic or msg["is_observed"]):
-            self._tag(msg)
-
-    def _pyro_post_param(self, msg: Message) -> None:
-        self._tag(msg)
-
-    @staticmethod
-    def _tag(msg: Message) -> None:
-        # Only direct dependencies: a value forgets what it was computed from.
-        msg["value"] = track_provenance(detach_provenance(msg["value"]), frozenset({msg["name"]}))
-
-
 def _distribution_name(site: Message) -> str:
-    if site["infer"].get("_deterministic"):
+    if site_is_deterministic(site):
         return "Deterministic"
     fn: Any = site["fn"]
     # Wrappers (to_event, mask, expand) are drawn as the distribution they wrap.
@@ -103,16 +91,7 @@ def get_model_relations(
     >>> get_model_relations(model)["sample_sample"]
     {'z': [], 'x': ['z']}
     """
-    model_args = () if model_args is None else model_args
-    model_kwargs = {} if model_kwargs is None else model_kwargs
-    tracker = _TrackProvenance(include_deterministic)
-    try:
-        with torch.random.fork_rng(), torch.no_grad(), validation_enabled(False), tracker:
-            tr = trace(model).get_trace(*model_args, **model_kwargs)
-    except Exception as e:
-        where = f"after site '{tracker.last_site}'" if tracker.last_site is not None else "before its first site"
-        e.add_note(f"while inspecting the model's structure: the model raised {where}")
-        raise
+    tr = _trace_with_provenance(model, model_args, model_kwargs, include_deterministic)
     sites = {name: site for name, site in tr.nodes.items() if site["type"] == "sample" and not site_is_subsample(site)}
     params = {name: site for name, site in tr.nodes.items() if site["type"] == "param"}
     order = list(tr.nodes)
@@ -126,7 +105,7 @@ def get_model_relations(
     }
     for name, site in sites.items():
         fn: Any = site["fn"]
-        if site["infer"].get("_deterministic"):
+        if site_is_deterministic(site):
             fn = fn.base_dist  # a deterministic site's Delta is masked off; its inputs are not
         upstream = get_provenance(fn.log_prob(site["value"])) - {name}
         relations["sample_sample"][name] = sorted((u for u in upstream if u in sites), key=order.index)

@@ -26,6 +26,7 @@ from ember.infer.util import (
     torch_backward,
     torch_item,
 )
+from ember.ops.provenance import detach_provenance, extract_provenance, get_provenance, track_provenance
 from ember.poutine.message import Message
 from ember.poutine.messenger import Messenger
 from ember.poutine.trace_struct import Trace
@@ -36,76 +37,13 @@ from ember._util import warn_if_nan
 __all__ = ["JitTraceGraph_ELBO", "TraceGraph_ELBO", "TrackNonReparam"]
 
 
-class _Provenance(torch.Tensor):
-    """A tensor tagged with the names of the non-reparameterized sites it depends on.
-
-    Every torch op on it runs on the untagged tensors and tags its tensor outputs with the
-    union of its inputs' tags.
-    """
-
-    _t: torch.Tensor
-    _provenance: frozenset[str]
-
-    @classmethod
-    def __torch_function__(
-        cls, func: Any, types: Any, args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None
-    ) -> Any:
-        found: list[frozenset[str]] = []
-
-        def untag(x: Any) -> Any:
-            if isinstance(x, _Provenance):
-                found.append(x._provenance)
-                return x._t
-            return x
-
-        plain_args, plain_kwargs = tree_map(untag, (tuple(args), dict(kwargs or {})))
-        result = func(*plain_args, **plain_kwargs)
-        return track_provenance(result, frozenset().union(*found))
-
-
-def track_provenance(value: Any, provenance: frozenset[str]) -> Any:
-    """Tag the tensors in ``value`` (nested lists, tuples and dicts too) with ``provenance``."""
-    if not provenance:
-        return value
-    if isinstance(value, torch.Tensor):
-        plain, old = extract_provenance(value)
-        tagged = plain.as_subclass(_Provenance)
-        # Keep the untagged tensor itself, so untagging gives back the same object.
-        tagged._t = plain
-        tagged._provenance = old | provenance
-        return tagged
-    # Exact types only: a torch.Size (a tuple) or a named tuple is returned as it is.
-    if type(value) in (list, tuple, dict):
-        return tree_map(lambda x: track_provenance(x, provenance), value)
-    return value
-
-
-def extract_provenance(value: torch.Tensor) -> tuple[torch.Tensor, frozenset[str]]:
-    """``(untagged tensor, tags)``."""
-    if isinstance(value, _Provenance):
-        return value._t, value._provenance
-    return value, frozenset()
-
-
-def get_provenance(value: Any) -> frozenset[str]:
-    """The names of the non-reparameterized sites ``value`` was computed from."""
-    if isinstance(value, _Provenance):
-        return value._provenance
-    return frozenset()
-
-
-def detach_provenance(value: Any) -> Any:
-    """``value`` without its tags (not detached from autograd)."""
-    return value._t if isinstance(value, _Provenance) else value
-
-
 class TrackNonReparam(Messenger):
     """Tag the value of every non-reparameterized latent sample site with its name.
 
     Changes step 3 (postprocess) of unobserved ``sample`` messages whose distribution has no
-    ``rsample``: the value becomes a tensor whose provenance (see :func:`get_provenance`)
-    is ``{name}``, and everything computed from it inherits the tag. Installed outside the
-    tracers, its postprocess runs first, so traces record the tagged value.
+    ``rsample``: the value becomes a :class:`~ember.ops.provenance.ProvenanceTensor` whose
+    provenance is ``{name}``, and everything computed from it inherits the tag. Installed
+    outside the tracers, its postprocess runs first, so traces record the tagged value.
 
     >>> import ember, torch
     >>> import ember.distributions as dist
@@ -230,7 +168,8 @@ def _compute_elbo(model_trace: Trace, guide_trace: Trace) -> tuple[torch.Tensor 
             baseline_loss = baseline_loss + baseline_loss_term
         surrogate_elbo = surrogate_elbo + (guide_site["score_parts"].score_function * cost.detach()).sum()
     surrogate_loss = -surrogate_elbo + baseline_loss
-    return detach_provenance(elbo), detach_provenance(surrogate_loss)
+    # Either may be a float (no sample sites): extract_provenance passes those through.
+    return extract_provenance(elbo)[0], extract_provenance(surrogate_loss)[0]
 
 
 class TraceGraph_ELBO(ELBO):

@@ -3,6 +3,10 @@
 A :class:`ProvenanceTensor` carries a frozenset of user objects; the result of any torch op
 carries the union of its inputs' sets. This is a nonstandard interpretation of a program
 (Wingate et al., 2011), used for example to find which latent sites a value depends on.
+
+Only tensors carry provenance. What an op returns that is not a tensor (a shape, a dtype, a
+device, a number) comes back as torch returns it: ``x.shape`` is a :class:`torch.Size`, as
+for an untracked tensor (pyro-ppl's gives a plain tuple there).
 """
 
 from __future__ import annotations
@@ -11,17 +15,29 @@ from functools import singledispatch
 from typing import Any, Callable, TypeVar
 
 import torch
-from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
+from torch.utils._pytree import tree_flatten, tree_unflatten
 
 __all__ = ["ProvenanceTensor", "detach_provenance", "extract_provenance", "get_provenance", "track_provenance"]
 
 _Tensor = TypeVar("_Tensor", bound=torch.Tensor)
 
 
+# Leaf types that never carry provenance, skipped without a dispatch.
+_UNTRACKED = frozenset({torch.Tensor, int, float, bool, str, type(None), torch.dtype, torch.device, torch.Size})
+# What ops return that is returned as it is, without a dispatch (metadata, numbers).
+_UNTRACKED_RESULTS = _UNTRACKED - {torch.Tensor} | {torch.layout, torch.memory_format}
+
+
+def _is_leaf(x: Any) -> bool:
+    # torch.Size is a pytree node whose rebuild is a plain tuple: keep it whole.
+    return isinstance(x, torch.Size)
+
+
 class ProvenanceTensor(torch.Tensor):
     """A tensor with a provenance set that every torch op propagates (as the union of inputs').
 
-    Wrapping with an empty provenance returns ``data`` itself.
+    Wrapping with an empty provenance returns ``data`` itself. Metadata (``shape``,
+    ``size()``, ``dtype``, ``device``, ``dim()``, ...) is returned untracked.
 
     :param data: the tensor to track (not already a :class:`ProvenanceTensor`).
     :param provenance: the initial provenance set.
@@ -32,6 +48,8 @@ class ProvenanceTensor(torch.Tensor):
     ['a', 'b']
     >>> sorted(get_provenance(a + detach_provenance(b)))
     ['a']
+    >>> a.shape
+    torch.Size([2])
     """
 
     _t: torch.Tensor
@@ -56,15 +74,42 @@ class ProvenanceTensor(torch.Tensor):
     def __torch_function__(
         cls, func: Callable[..., Any], types: Any, args: Any = (), kwargs: dict[str, Any] | None = None
     ) -> Any:
-        (plain_args, plain_kwargs), _ = extract_provenance([args, kwargs or {}])
-        return track_provenance(func(*plain_args, **plain_kwargs), get_provenance([args, kwargs]))
+        # Every op on a tracked tensor comes here, so the usual call (positional tensors and
+        # numbers, no keywords) is unpacked by hand: tree_flatten costs about as much as the op.
+        provenance: frozenset[Any] = frozenset()
+        plain_args: Any = []
+        for arg in args:
+            kind = type(arg)
+            if kind is ProvenanceTensor:
+                provenance = provenance | arg._provenance if provenance else arg._provenance
+                plain_args.append(arg._t)
+            elif kind in _UNTRACKED:
+                plain_args.append(arg)
+            else:  # a container (a list of tensors for torch.stack, ...) or another type
+                plain_args, provenance = _extract_pytree(args)
+                break
+        if kwargs:
+            plain_kwargs, more = _extract_pytree(kwargs)
+            provenance |= more
+        else:
+            plain_kwargs = {}
+        result = func(*plain_args, **plain_kwargs)
+        if not provenance or type(result) in _UNTRACKED_RESULTS:
+            return result
+        if type(result) is torch.Tensor:
+            tracked = result.as_subclass(ProvenanceTensor)
+            tracked._t = result
+            tracked._provenance = provenance
+            return tracked
+        return track_provenance(result, provenance)
 
 
 @singledispatch
 def track_provenance(x: Any, provenance: frozenset[Any]) -> Any:
     """Add ``provenance`` to every tensor leaf of the data structure ``x``.
 
-    :param x: a tensor, or a tuple/list/dict/set of them (other leaves pass through).
+    :param x: a tensor, or a tuple/list/dict/set of them (other leaves, and containers
+        holding no tensor, are returned as they are).
     :param provenance: the provenance to add.
     """
     return x
@@ -77,8 +122,12 @@ def _track_tensor(x: torch.Tensor, provenance: frozenset[Any]) -> Any:
 
 @track_provenance.register(ProvenanceTensor)
 def _track_provenance_tensor(x: ProvenanceTensor, provenance: frozenset[Any]) -> Any:
-    value, old = extract_provenance(x)
-    return track_provenance(value, old | provenance)
+    return ProvenanceTensor(x._t, x._provenance | provenance)
+
+
+@track_provenance.register(torch.Size)
+def _track_size(x: torch.Size, provenance: frozenset[Any]) -> Any:
+    return x
 
 
 @track_provenance.register(set)
@@ -91,7 +140,10 @@ def _track_set(x: set[Any] | frozenset[Any], provenance: frozenset[Any]) -> Any:
 @track_provenance.register(tuple)
 @track_provenance.register(dict)
 def _track_pytree(x: Any, provenance: frozenset[Any]) -> Any:
-    return tree_map(lambda leaf: track_provenance(leaf, provenance), x)
+    leaves, spec = tree_flatten(x, is_leaf=_is_leaf)
+    if not any(isinstance(leaf, torch.Tensor) for leaf in leaves):
+        return x  # metadata such as stride() keeps its own type and identity
+    return tree_unflatten([track_provenance(leaf, provenance) for leaf in leaves], spec)
 
 
 @singledispatch
@@ -125,13 +177,22 @@ def _extract_set(x: set[Any] | frozenset[Any]) -> tuple[Any, frozenset[Any]]:
 @extract_provenance.register(tuple)
 @extract_provenance.register(dict)
 def _extract_pytree(x: Any) -> tuple[Any, frozenset[Any]]:
-    leaves, spec = tree_flatten(x)
+    leaves, spec = tree_flatten(x, is_leaf=_is_leaf)
     values = []
     provenance: frozenset[Any] = frozenset()
+    tracked = False
     for leaf in leaves:
-        value, p = extract_provenance(leaf)
+        if isinstance(leaf, ProvenanceTensor):
+            value, p = leaf._t, leaf._provenance
+        elif type(leaf) in _UNTRACKED:
+            value, p = leaf, frozenset()
+        else:
+            value, p = extract_provenance(leaf)  # a set, or a type a user registered
+        tracked = tracked or value is not leaf
         values.append(value)
         provenance |= p
+    if not tracked:
+        return x, provenance  # the arguments of most ops: nothing to rebuild
     return tree_unflatten(values, spec), provenance
 
 

@@ -74,8 +74,20 @@ def _models(backend: Any) -> dict[str, tuple[Model, tuple[Any, ...]]]:
         c = backend.sample("c", dist.Normal(a.sum() + b, 1.0).expand([2]).to_event(1))
         backend.factor("f", c.sum())
 
+    def observed_upstream(data: torch.Tensor) -> None:
+        # An observed value read downstream is upstream of its reader; a point mass (not a
+        # deterministic site) passes its inputs on; a masked-off observation is no source.
+        x = backend.sample("x", dist.Normal(0.0, 1.0), obs=data[0])
+        y = backend.sample("y", dist.Normal(x, 1.0))
+        z = backend.sample("z", dist.Delta(y * 2))
+        w = backend.sample("w", dist.Normal(z, 1.0))
+        with backend.poutine.mask(mask=False):
+            m = backend.sample("m", dist.Normal(w, 1.0), obs=data[1])
+        backend.sample("n", dist.Normal(m, 1.0))
+
     data = torch.tensor([0.1, -0.3, 0.7, 0.2])
     return {
+        "observed_upstream": (observed_upstream, (data,)),
         "nested_plates": (nested_plates, (data[:3],)),
         "observed_and_params": (observed_and_params, (data[:2],)),
         "deterministic": (deterministic, (data[:3],)),

@@ -12,12 +12,8 @@ import ember
 import ember.distributions as dist
 from ember import poutine
 from ember.infer import Trace_ELBO, TraceGraph_ELBO
-from ember.infer.tracegraph_elbo import (
-    TrackNonReparam,
-    detach_provenance,
-    get_provenance,
-    track_provenance,
-)
+from ember.infer.tracegraph_elbo import TrackNonReparam
+from ember.ops.provenance import detach_provenance, get_provenance, track_provenance
 from tests.parity._backends import Backend, assert_same_error
 
 X = torch.tensor(1.5)

@@ -22,13 +22,13 @@ import torch
 from torch.distributions import biject_to
 
 from ember.distributions import Delta, MultivariateNormal, constraints
-from ember.infer.autoguide._dependencies import _get_dependencies
 from ember.infer.autoguide.guide import AutoGuide
 from ember.infer.autoguide.initialization import InitFn, InitMessenger, init_to_feasible
 from ember.infer.autoguide.utils import deep_setattr, helpful_support_errors
+from ember.infer.inspect import get_dependencies, is_sample_site
 from ember.nn.module import PyroModule, PyroParam
 from ember.ops.tensor_utils import precision_to_scale_tril
-from ember.poutine.handlers import mask
+from ember.poutine.handlers import block, mask
 from ember.poutine.message import CondIndepStackFrame, Message
 from ember.poutine.runtime import am_i_wrapped, get_mask
 from ember.poutine.util import site_is_subsample
@@ -37,18 +37,6 @@ from ember.primitives import sample
 __all__ = ["AutoGaussian", "AutoGaussianDense"]
 
 _Plates = frozenset[CondIndepStackFrame]
-
-
-def _is_sample_site(msg: Message) -> bool:
-    """A sample site that carries a density: not a subsample site, masked observation or point mass."""
-    if msg["type"] != "sample" or site_is_subsample(msg):
-        return False
-    if msg["is_observed"] and msg["mask"] is False:
-        return False
-    fn: Any = msg["fn"]
-    while hasattr(fn, "base_dist"):
-        fn = fn.base_dist
-    return type(fn).__name__ != "Delta"
 
 
 def _plates_to_shape(plates: _Plates) -> torch.Size:
@@ -128,7 +116,7 @@ class AutoGaussian(AutoGuide):
 
     @staticmethod
     def _prototype_hide_fn(msg: Message) -> bool:
-        return not _is_sample_site(msg)
+        return not is_sample_site(msg)
 
     def _setup_prototype(self, *args: Any, **kwargs: Any) -> None:
         super()._setup_prototype(*args, **kwargs)
@@ -142,7 +130,8 @@ class AutoGaussian(AutoGuide):
         self._plates: OrderedDict[str, _Plates] = OrderedDict()
         self._event_numel: OrderedDict[str, int] = OrderedDict()
         self._unconstrained_event_shapes: OrderedDict[str, torch.Size] = OrderedDict()
-        self.dependencies = _get_dependencies(self._original_model[0], args, kwargs)["prior_dependencies"]
+        with block():
+            self.dependencies = get_dependencies(self._original_model[0], args, kwargs)["prior_dependencies"]
         self._original_model = None
         # An observed site that reads no latent is a constant factor: drop it.
         for d, upstreams in list(self.dependencies.items()):

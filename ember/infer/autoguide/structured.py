@@ -20,12 +20,12 @@ from torch.distributions import biject_to
 
 from ember.distributions import Delta, Normal, constraints
 from ember.distributions.util import is_identically_zero
-from ember.infer.autoguide._dependencies import _get_dependencies
 from ember.infer.autoguide.guide import AutoGuide, PlatesFn
 from ember.infer.autoguide.initialization import InitFn, InitMessenger, init_to_feasible
 from ember.infer.autoguide.utils import deep_setattr, eye_like, helpful_support_errors
+from ember.infer.inspect import get_dependencies
 from ember.nn.module import PyroModule, PyroParam
-from ember.poutine.handlers import infer_config
+from ember.poutine.handlers import block, infer_config
 from ember.poutine.message import InferDict, Message
 from ember.poutine.runtime import get_mask
 from ember.primitives import sample
@@ -106,7 +106,8 @@ class AutoStructured(AutoGuide):
             self.conditionals = {name: self.conditionals for name in sample_sites}
         if not isinstance(self.dependencies, dict):
             assert self._original_model is not None
-            meta = _get_dependencies(self._original_model[0], args, kwargs)
+            with block():
+                meta = get_dependencies(self._original_model[0], args, kwargs)
             prior_order = {name: i for i, name in enumerate(sample_sites)}
             dependencies: dict[str, dict[str, Dependency]] = defaultdict(dict)
             for d, upstreams in meta["posterior_dependencies"].items():
