@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import torch
 from torch.distributions import constraints
@@ -36,3 +36,54 @@ class _RealLocScale(TorchDistribution):
         :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
         """
         return expand_parameters(self, type(self), _instance, batch_shape, ("loc", "scale"))
+
+
+class _RealLocScaleAsymmetry(TorchDistribution):
+    """``loc``, positive ``scale`` and positive ``asymmetry``, broadcast together; subclasses give the density.
+
+    A subclass may add positive parameters to ``arg_constraints`` (its ``__init__`` passes them
+    all, in that order, to :meth:`_set_parameters`). The class marked ``family=True`` is the one
+    whose ``expand`` runs, for torch's check that a subclass with its own ``__init__`` has its
+    own ``expand``.
+    """
+
+    arg_constraints = {
+        "loc": constraints.real,
+        "scale": constraints.positive,
+        "asymmetry": constraints.positive,
+    }
+    support = constraints.real
+    has_rsample = True
+    loc: torch.Tensor
+    scale: torch.Tensor
+    asymmetry: torch.Tensor
+    _family: ClassVar[type[TorchDistribution]]
+
+    def __init_subclass__(cls, family: bool = False, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if family:
+            cls._family = cls
+
+    def __init__(
+        self,
+        loc: torch.Tensor | float,
+        scale: torch.Tensor | float,
+        asymmetry: torch.Tensor | float,
+        *,
+        validate_args: bool | None = None,
+    ) -> None:
+        self._set_parameters(validate_args, loc=loc, scale=scale, asymmetry=asymmetry)
+
+    def _set_parameters(self, validate_args: bool | None, **params: torch.Tensor | float) -> None:
+        values = broadcast_parameters(type(self).__name__, **params)
+        for name, value in zip(params, values):
+            setattr(self, name, value)
+        TorchDistribution.__init__(self, values[0].shape, validate_args=validate_args)
+
+    def expand(self, batch_shape: _size, _instance: Any = None) -> Self:
+        """Expand the parameters to ``batch_shape``.
+
+        :param batch_shape: the new batch shape.
+        :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
+        """
+        return expand_parameters(self, self._family, _instance, batch_shape, tuple(self.arg_constraints))

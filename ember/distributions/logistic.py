@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Self
 
 import torch
-from torch.distributions import constraints
 from torch.nn.functional import logsigmoid
 from torch.types import _size
 
-from ember.distributions._params import broadcast_parameters, expand_parameters
-from ember.distributions._loc_scale import _RealLocScale
-from ember.distributions.torch_distribution import TorchDistribution
+from ember.distributions._loc_scale import _RealLocScale, _RealLocScaleAsymmetry
 
 __all__ = ["Logistic", "SkewLogistic"]
 
@@ -67,7 +63,7 @@ class Logistic(_RealLocScale):
         return self.scale.log() + 2
 
 
-class SkewLogistic(TorchDistribution):
+class SkewLogistic(_RealLocScaleAsymmetry, family=True):
     """Type I generalized logistic distribution, skewed by ``asymmetry``.
 
     Its CDF is ``sigmoid(z) ** asymmetry`` with ``z = (x - loc) / scale``; ``asymmetry = 1``
@@ -82,14 +78,6 @@ class SkewLogistic(TorchDistribution):
     tensor(-1.3863)
     """
 
-    arg_constraints = {
-        "loc": constraints.real,
-        "scale": constraints.positive,
-        "asymmetry": constraints.positive,
-    }
-    support = constraints.real
-    has_rsample = True
-
     def __init__(
         self,
         loc: torch.Tensor | float,
@@ -98,19 +86,7 @@ class SkewLogistic(TorchDistribution):
         *,
         validate_args: bool | None = None,
     ) -> None:
-        self.loc, self.scale, self.asymmetry = broadcast_parameters(
-            type(self).__name__, loc=loc, scale=scale, asymmetry=asymmetry
-        )
-        super().__init__(self.loc.shape, validate_args=validate_args)
-
-    def expand(self, batch_shape: _size, _instance: Any = None) -> Self:
-        """Expand the parameters to ``batch_shape``.
-
-        :param batch_shape: the new batch shape.
-        :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
-        """
-        names = ("loc", "scale", "asymmetry")
-        return expand_parameters(self, SkewLogistic, _instance, batch_shape, names)
+        super().__init__(loc, scale, asymmetry, validate_args=validate_args)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """Log density at ``value``."""
