@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Self
 
 import torch
@@ -10,6 +11,7 @@ from torch.types import _size
 from ember.distributions import constraints
 from ember.distributions._common import new_instance
 from ember.distributions.torch_distribution import TorchDistribution, TorchDistributionMixin
+from ember.distributions.util import broadcast_shape
 
 __all__ = ["HiddenMarkovModel", "IndependentHMM"]
 
@@ -63,6 +65,63 @@ class HiddenMarkovModel(TorchDistribution):
             super()._validate_sample(value)
         finally:
             self._event_shape = old
+
+
+def _linear_model_shapes(
+    owner: str,
+    sizes_from: str,
+    initial_dist: TorchDistributionMixin,
+    transition_matrix: torch.Tensor,
+    transition_dist: TorchDistributionMixin,
+    observation_matrix: torch.Tensor,
+    observation_dist: TorchDistributionMixin,
+    *leading: Sequence[int],
+) -> tuple[int, int, torch.Size, torch.Size]:
+    """``(hidden_dim, obs_dim, batch_shape, time_shape)`` of a linear state space model.
+
+    The sizes come from ``observation_matrix``; the batch shapes of the parameters (after the
+    shapes ``leading``) broadcast to ``batch_shape + time_shape``.
+
+    :param owner: the model's name, for the error message.
+    :param sizes_from: the message's ``for ...`` clause, formatted with ``shape`` (of
+        ``observation_matrix``), ``hidden_dim`` and ``obs_dim``.
+    :raises ValueError: naming the first event shape that does not fit.
+    """
+    hidden_dim, obs_dim = observation_matrix.shape[-2:]
+    expected = {
+        "initial_dist.event_shape": (initial_dist.event_shape, (hidden_dim,)),
+        "transition_matrix.shape[-2:]": (transition_matrix.shape[-2:], (hidden_dim, hidden_dim)),
+        "transition_dist.event_shape": (transition_dist.event_shape, (hidden_dim,)),
+        "observation_dist.event_shape": (observation_dist.event_shape, (obs_dim,)),
+    }
+    for name, (actual, wanted) in expected.items():
+        if tuple(actual) != wanted:
+            clause = sizes_from.format(shape=tuple(observation_matrix.shape), hidden_dim=hidden_dim, obs_dim=obs_dim)
+            raise ValueError(f"{owner}: expected {name} == {wanted} {clause}, got {tuple(actual)}")
+    shape = broadcast_shape(
+        *leading,
+        initial_dist.batch_shape + (1,),
+        transition_matrix.shape[:-2],
+        transition_dist.batch_shape,
+        observation_matrix.shape[:-2],
+        observation_dist.batch_shape,
+    )
+    return hidden_dim, obs_dim, torch.Size(shape[:-1]), torch.Size(shape[-1:])
+
+
+def _expand_initial_factor(model: Any, new: Any, batch_shape: _size) -> None:
+    """Fill ``new`` (allocated by ``new_instance``) as ``model.expand(batch_shape)``.
+
+    For the linear state space models whose factors ``_trans`` and ``_obs`` broadcast: only
+    the initial factor ``_init`` is expanded. ``Any``: GaussianHMM's and GammaGaussianHMM's
+    factors are of different classes with the same methods.
+    """
+    shape = torch.Size(broadcast_shape(model.batch_shape, batch_shape))
+    new.hidden_dim, new.obs_dim = model.hidden_dim, model.obs_dim
+    new._trans, new._obs = model._trans, model._obs
+    new._init = model._init.expand(shape)
+    HiddenMarkovModel.__init__(new, model.duration, shape, model.event_shape, validate_args=False)
+    new._validate_args = model.__dict__.get("_validate_args", model._validate_args)
 
 
 class IndependentHMM(TorchDistribution):
