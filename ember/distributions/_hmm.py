@@ -9,7 +9,7 @@ import torch
 from torch.types import _size
 
 from ember.distributions import constraints
-from ember.distributions._common import new_instance
+from ember.distributions._common import _ExpandFamily, new_instance
 from ember.distributions.torch_distribution import TorchDistribution, TorchDistributionMixin
 from ember.distributions.util import broadcast_shape
 
@@ -109,19 +109,31 @@ def _linear_model_shapes(
     return hidden_dim, obs_dim, torch.Size(shape[:-1]), torch.Size(shape[-1:])
 
 
-def _expand_initial_factor(model: Any, new: Any, batch_shape: _size) -> None:
-    """Fill ``new`` (allocated by ``new_instance``) as ``model.expand(batch_shape)``.
+class _InitialFactorHMM(_ExpandFamily, HiddenMarkovModel):
+    """A linear state space model as factors ``_init``, ``_trans`` and ``_obs``, of which only
+    ``_init`` carries the batch shape (the others broadcast); the public classes are marked
+    ``family=True``."""
 
-    For the linear state space models whose factors ``_trans`` and ``_obs`` broadcast: only
-    the initial factor ``_init`` is expanded. ``Any``: GaussianHMM's and GammaGaussianHMM's
-    factors are of different classes with the same methods.
-    """
-    shape = torch.Size(broadcast_shape(model.batch_shape, batch_shape))
-    new.hidden_dim, new.obs_dim = model.hidden_dim, model.obs_dim
-    new._trans, new._obs = model._trans, model._obs
-    new._init = model._init.expand(shape)
-    HiddenMarkovModel.__init__(new, model.duration, shape, model.event_shape, validate_args=False)
-    new._validate_args = model.__dict__.get("_validate_args", model._validate_args)
+    hidden_dim: int
+    obs_dim: int
+    _init: Any
+    _trans: Any
+    _obs: Any
+
+    def expand(self, batch_shape: _size, _instance: Any = None) -> Self:
+        """Expand the initial factor to ``batch_shape`` (transitions and observations broadcast).
+
+        :param batch_shape: the new batch shape.
+        :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
+        """
+        new: Self = new_instance(self, self._family, _instance)
+        shape = torch.Size(broadcast_shape(self.batch_shape, batch_shape))
+        new.hidden_dim, new.obs_dim = self.hidden_dim, self.obs_dim
+        new._trans, new._obs = self._trans, self._obs
+        new._init = self._init.expand(shape)
+        HiddenMarkovModel.__init__(new, self.duration, shape, self.event_shape, validate_args=False)
+        new._validate_args = self.__dict__.get("_validate_args", self._validate_args)
+        return new
 
 
 class IndependentHMM(TorchDistribution):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Self
+from typing import Any, Self
 
 import torch
 from torch.distributions import constraints
 from torch.types import _size
 
+from ember.distributions._common import _ExpandFamily
 from ember.distributions._params import broadcast_parameters, expand_parameters
 from ember.distributions.torch_distribution import TorchDistribution
 
@@ -38,13 +39,12 @@ class _RealLocScale(TorchDistribution):
         return expand_parameters(self, type(self), _instance, batch_shape, ("loc", "scale"))
 
 
-class _RealLocScaleAsymmetry(TorchDistribution):
+class _RealLocScaleAsymmetry(_ExpandFamily, TorchDistribution):
     """``loc``, positive ``scale`` and positive ``asymmetry``, broadcast together; subclasses give the density.
 
-    A subclass may add positive parameters to ``arg_constraints`` (its ``__init__`` passes them
-    all, in that order, to :meth:`_set_parameters`). The class marked ``family=True`` is the one
-    whose ``expand`` runs, for torch's check that a subclass with its own ``__init__`` has its
-    own ``expand``.
+    A subclass's ``__init__`` (Pyro's signature) passes the parameters, in the order of
+    ``arg_constraints`` (which may add positive ones), to :meth:`_set_parameters`; the public
+    classes are marked ``family=True``.
     """
 
     arg_constraints = {
@@ -57,22 +57,6 @@ class _RealLocScaleAsymmetry(TorchDistribution):
     loc: torch.Tensor
     scale: torch.Tensor
     asymmetry: torch.Tensor
-    _family: ClassVar[type[TorchDistribution]]
-
-    def __init_subclass__(cls, family: bool = False, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if family:
-            cls._family = cls
-
-    def __init__(
-        self,
-        loc: torch.Tensor | float,
-        scale: torch.Tensor | float,
-        asymmetry: torch.Tensor | float,
-        *,
-        validate_args: bool | None = None,
-    ) -> None:
-        self._set_parameters(validate_args, loc=loc, scale=scale, asymmetry=asymmetry)
 
     def _set_parameters(self, validate_args: bool | None, **params: torch.Tensor | float) -> None:
         values = broadcast_parameters(type(self).__name__, **params)

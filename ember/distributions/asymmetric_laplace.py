@@ -71,6 +71,16 @@ class AsymmetricLaplace(_SkewedLaplaceBase, family=True):
     tensor(-0.6931)
     """
 
+    def __init__(
+        self,
+        loc: torch.Tensor | float,
+        scale: torch.Tensor | float,
+        asymmetry: torch.Tensor | float,
+        *,
+        validate_args: bool | None = None,
+    ) -> None:
+        self._set_parameters(validate_args, loc=loc, scale=scale, asymmetry=asymmetry)
+
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """Log density at ``value``."""
         if self._validate_args:

@@ -9,7 +9,7 @@ import torch
 from torch.distributions import constraints
 from torch.types import _size
 
-from ember.distributions._common import new_instance
+from ember.distributions._common import _ExpandFamily, new_instance
 from ember.distributions._mixture_rsample import implicit_mixture_sample
 from ember.distributions.torch import Categorical
 from ember.distributions.torch_distribution import TorchDistribution
@@ -60,7 +60,7 @@ def _ancestral_sample(
         return loc + scale * white
 
 
-class _DiagNormalMixture(TorchDistribution):
+class _DiagNormalMixture(_ExpandFamily, TorchDistribution):
     """The parts the two diagonal-normal mixtures share: ``K x D`` means, logits, shape checks, ``expand``.
 
     A subclass sets how many trailing dims of ``coord_scale`` are per-mixture (2: ``K x D``,
@@ -114,9 +114,7 @@ class _DiagNormalMixture(TorchDistribution):
         :param batch_shape: the new batch shape.
         :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
         """
-        # The public class whose expand this is (torch's check and message name it).
-        family = next(c for c in type(self).__mro__ if _DiagNormalMixture in c.__bases__)
-        new: Self = new_instance(self, family, _instance)
+        new: Self = new_instance(self, self._family, _instance)
         shape = torch.Size(batch_shape)
         new.batch_mode = True
         new.dim = self.dim
@@ -135,7 +133,7 @@ class _DiagNormalMixture(TorchDistribution):
         return (self.probs.unsqueeze(-1) * self.locs).sum(-2)
 
 
-class MixtureOfDiagNormals(_DiagNormalMixture):
+class MixtureOfDiagNormals(_DiagNormalMixture, family=True):
     """A mixture of ``K`` normals with diagonal covariances over ``R^D``.
 
     ``rsample`` draws a component and a normal sample from it, and carries an exact
@@ -151,6 +149,12 @@ class MixtureOfDiagNormals(_DiagNormalMixture):
     >>> d.batch_shape, d.event_shape, d.log_prob(torch.zeros(3))
     (torch.Size([]), torch.Size([3]), tensor(-2.7568))
     """
+
+    def __init__(
+        self, locs: torch.Tensor, coord_scale: torch.Tensor, component_logits: torch.Tensor
+    ) -> None:
+        # Its own __init__ so that a call's TypeError names this class, as Pyro's does.
+        super().__init__(locs, coord_scale, component_logits)
 
     _name = "MixtureOfDiagNormals"
     _scale_rank = 2
@@ -176,7 +180,7 @@ class MixtureOfDiagNormals(_DiagNormalMixture):
         return second - self.mean**2
 
 
-class MixtureOfDiagNormalsSharedCovariance(_DiagNormalMixture):
+class MixtureOfDiagNormalsSharedCovariance(_DiagNormalMixture, family=True):
     """A mixture of ``K`` normals over ``R^D`` sharing one diagonal covariance.
 
     ``rsample`` carries an exact pathwise gradient, as for :class:`MixtureOfDiagNormals`.
@@ -191,6 +195,12 @@ class MixtureOfDiagNormalsSharedCovariance(_DiagNormalMixture):
     >>> d.log_prob(torch.zeros(3))
     tensor(-2.7568)
     """
+
+    def __init__(
+        self, locs: torch.Tensor, coord_scale: torch.Tensor, component_logits: torch.Tensor
+    ) -> None:
+        # Its own __init__ so that a call's TypeError names this class, as Pyro's does.
+        super().__init__(locs, coord_scale, component_logits)
 
     _name = "MixtureOfDiagNormalsSharedCovariance"
     _scale_rank = 1

@@ -9,7 +9,7 @@ from torch.types import _size
 
 from ember.distributions import constraints
 from ember.distributions._common import new_instance
-from ember.distributions._hmm import HiddenMarkovModel, _expand_initial_factor, _linear_model_shapes
+from ember.distributions._hmm import HiddenMarkovModel, _InitialFactorHMM, _linear_model_shapes
 from ember.distributions.torch_distribution import TorchDistribution, TorchDistributionMixin
 from ember.distributions.torch_multivariate import MultivariateNormal
 from ember.distributions.util import broadcast_shape
@@ -47,7 +47,7 @@ def _posterior_mvn(g: Gaussian, validate_args: bool | None) -> MultivariateNorma
     return MultivariateNormal(loc.squeeze(-1), precision_matrix=g.precision, validate_args=validate_args)
 
 
-class GaussianHMM(HiddenMarkovModel):
+class GaussianHMM(_InitialFactorHMM, family=True):
     """A linear-Gaussian state space model (Kalman filter model) over observation series.
 
     Hidden states evolve by ``z_t = z_(t-1) @ transition_matrix + transition noise`` from
@@ -113,16 +113,6 @@ class GaussianHMM(HiddenMarkovModel):
     def _copy_structure(self, new: GaussianHMM) -> None:
         new.hidden_dim, new.obs_dim = self.hidden_dim, self.obs_dim
         new._trans, new._obs = self._trans, self._obs
-
-    def expand(self, batch_shape: _size, _instance: Any = None) -> Self:
-        """Expand the initial state to ``batch_shape`` (transitions and observations broadcast).
-
-        :param batch_shape: the new batch shape.
-        :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
-        """
-        new: Self = new_instance(self, GaussianHMM, _instance)
-        _expand_initial_factor(self, new, batch_shape)
-        return new
 
     def _conditioned_transitions(self, value: torch.Tensor) -> Gaussian:
         result = self._trans + self._obs.condition(value).event_pad(left=self.hidden_dim)

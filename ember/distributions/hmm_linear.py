@@ -9,7 +9,7 @@ from torch.types import _size
 
 from ember.distributions import constraints
 from ember.distributions._common import new_instance
-from ember.distributions._hmm import HiddenMarkovModel, _expand_initial_factor, _linear_model_shapes
+from ember.distributions._hmm import HiddenMarkovModel, _InitialFactorHMM, _linear_model_shapes
 from ember.distributions.torch import Gamma
 from ember.distributions.torch_distribution import Independent, TorchDistributionMixin
 from ember.distributions.torch_multivariate import MultivariateNormal
@@ -27,7 +27,7 @@ __all__ = ["GammaGaussianHMM", "LinearHMM"]
 _FOR_DIMS = "for hidden_dim {hidden_dim} and obs_dim {obs_dim}"
 
 
-class GammaGaussianHMM(HiddenMarkovModel):
+class GammaGaussianHMM(_InitialFactorHMM, family=True):
     """A linear-Gaussian state space model whose noise precisions share a Gamma-distributed scale.
 
     With ``s ~ scale_dist``, ``z_0 ~ MVN(loc, precision * s)``, transitions
@@ -87,16 +87,6 @@ class GammaGaussianHMM(HiddenMarkovModel):
         self._init = gamma_and_mvn_to_gamma_gaussian(scale_dist, initial_dist)
         self._trans = matrix_and_mvn_to_gamma_gaussian(transition_matrix, transition_dist)
         self._obs = matrix_and_mvn_to_gamma_gaussian(observation_matrix, observation_dist)
-
-    def expand(self, batch_shape: _size, _instance: Any = None) -> Self:
-        """Expand the initial factor to ``batch_shape``.
-
-        :param batch_shape: the new batch shape.
-        :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
-        """
-        new: Self = new_instance(self, GammaGaussianHMM, _instance)
-        _expand_initial_factor(self, new, batch_shape)
-        return new
 
     def _joint_final(self, value: torch.Tensor) -> GammaGaussian:
         trans = self._trans + self._obs.condition(value).event_pad(left=self.hidden_dim)

@@ -86,7 +86,7 @@ class SkewLogistic(_RealLocScaleAsymmetry, family=True):
         *,
         validate_args: bool | None = None,
     ) -> None:
-        super().__init__(loc, scale, asymmetry, validate_args=validate_args)
+        self._set_parameters(validate_args, loc=loc, scale=scale, asymmetry=asymmetry)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """Log density at ``value``."""

@@ -57,6 +57,12 @@ class OneOneMatching(_Matching):
     tensor(0.1667)
     """
 
+    def __init__(
+        self, logits: torch.Tensor, *, bp_iters: int | None = None, validate_args: bool | None = None
+    ) -> None:
+        # Its own __init__ so that a call's TypeError names this class, as Pyro's does.
+        super().__init__(logits, bp_iters=bp_iters, validate_args=validate_args)
+
     _name = "OneOneMatching"
 
     def _read_shape(self, logits: torch.Tensor) -> None:

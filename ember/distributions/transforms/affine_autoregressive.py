@@ -117,6 +117,10 @@ class ConditionalAffineAutoregressive(_ConditionalAutoregressive):
     :param kwargs: the other arguments of :class:`AffineAutoregressive`.
     """
 
+    def __init__(self, autoregressive_nn: torch.nn.Module, **kwargs: Any) -> None:
+        # Its own __init__ so that a call's TypeError names this class, as Pyro's does.
+        super().__init__(autoregressive_nn, **kwargs)
+
     def condition(self, context: torch.Tensor) -> AffineAutoregressive:
         """The :class:`AffineAutoregressive` for ``context``."""
         return AffineAutoregressive(_ContextBound(self.nn, context), **self.kwargs)

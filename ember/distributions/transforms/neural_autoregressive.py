@@ -88,6 +88,10 @@ class ConditionalNeuralAutoregressive(_ConditionalAutoregressive):
     :param kwargs: the other arguments of :class:`NeuralAutoregressive`.
     """
 
+    def __init__(self, autoregressive_nn: torch.nn.Module, **kwargs: Any) -> None:
+        # Its own __init__ so that a call's TypeError names this class, as Pyro's does.
+        super().__init__(autoregressive_nn, **kwargs)
+
     def condition(self, context: torch.Tensor) -> NeuralAutoregressive:
         """The :class:`NeuralAutoregressive` for ``context``."""
         return NeuralAutoregressive(_ContextBound(self.nn, context), **self.kwargs)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +27,10 @@ class ConditionedPlanar(_ConditionedCachedFlow):
 
     :param params: ``(bias, u, w)`` or a function returning them.
     """
+
+    def __init__(self, params: PlanarParams | Callable[[], PlanarParams]) -> None:
+        # Its own __init__ so that a call's TypeError names this class, as Pyro's does.
+        super().__init__(params)
 
     def u_hat(self, u: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """Adjust ``u`` so that ``w . u_hat >= -1``, the condition for invertibility."""
@@ -78,6 +83,10 @@ class ConditionalPlanar(_ConditionalCachedFlow):
 
     :param nn: a network of the context returning ``(bias, u, w)``.
     """
+
+    def __init__(self, nn: Callable[..., Any]) -> None:
+        # Its own __init__ so that a call's TypeError names this class, as Pyro's does.
+        super().__init__(nn)
 
     def condition(self, context: torch.Tensor) -> ConditionedPlanar:
         """The :class:`ConditionedPlanar` for ``context``."""

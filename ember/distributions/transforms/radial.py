@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,10 @@ class ConditionedRadial(_ConditionedCachedFlow):
 
     :param params: ``(x0, alpha', beta')`` or a function returning them.
     """
+
+    def __init__(self, params: RadialParams | Callable[[], RadialParams]) -> None:
+        # Its own __init__ so that a call's TypeError names this class, as Pyro's does.
+        super().__init__(params)
 
     def _call(self, x: torch.Tensor) -> torch.Tensor:
         x0, alpha_prime, beta_prime = self._current_params()
@@ -77,6 +82,10 @@ class ConditionalRadial(_ConditionalCachedFlow):
 
     :param nn: a network of the context returning ``(x0, alpha', beta')``.
     """
+
+    def __init__(self, nn: Callable[..., Any]) -> None:
+        # Its own __init__ so that a call's TypeError names this class, as Pyro's does.
+        super().__init__(nn)
 
     def condition(self, context: torch.Tensor) -> ConditionedRadial:
         """The :class:`ConditionedRadial` for ``context``."""
