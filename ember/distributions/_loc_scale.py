@@ -71,3 +71,14 @@ class _RealLocScaleAsymmetry(_ExpandFamily, TorchDistribution):
         :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
         """
         return expand_parameters(self, self._family, _instance, batch_shape, tuple(self.arg_constraints))
+
+
+class _InverseCdfRsample(TorchDistribution):
+    """``rsample`` through the subclass's ``icdf``: reparameterized by the inverse CDF. List it first."""
+
+    loc: torch.Tensor
+
+    def rsample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
+        """Reparameterized draws by the inverse CDF of uniforms."""
+        u = self.loc.new_empty(self._extended_shape(sample_shape)).uniform_()
+        return self.icdf(u)

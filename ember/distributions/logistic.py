@@ -6,14 +6,13 @@ import math
 
 import torch
 from torch.nn.functional import logsigmoid
-from torch.types import _size
 
-from ember.distributions._loc_scale import _RealLocScale, _RealLocScaleAsymmetry
+from ember.distributions._loc_scale import _InverseCdfRsample, _RealLocScale, _RealLocScaleAsymmetry
 
 __all__ = ["Logistic", "SkewLogistic"]
 
 
-class Logistic(_RealLocScale):
+class Logistic(_InverseCdfRsample, _RealLocScale):
     """The logistic distribution: density ``sigmoid(z) sigmoid(-z) / scale``, ``z = (x - loc)/scale``.
 
     Sampled by inverting the CDF ``sigmoid(z)``, so ``rsample`` is reparameterized.
@@ -32,11 +31,6 @@ class Logistic(_RealLocScale):
             self._validate_sample(value)
         z = (value - self.loc) / self.scale
         return 2 * logsigmoid(z) - z - self.scale.log()
-
-    def rsample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
-        """Reparameterized draws by the inverse CDF of uniforms."""
-        u = self.loc.new_empty(self._extended_shape(sample_shape)).uniform_()
-        return self.icdf(u)
 
     def cdf(self, value: torch.Tensor) -> torch.Tensor:
         """``sigmoid((value - loc) / scale)``."""
@@ -63,7 +57,7 @@ class Logistic(_RealLocScale):
         return self.scale.log() + 2
 
 
-class SkewLogistic(_RealLocScaleAsymmetry, family=True):
+class SkewLogistic(_InverseCdfRsample, _RealLocScaleAsymmetry, family=True):
     """Type I generalized logistic distribution, skewed by ``asymmetry``.
 
     Its CDF is ``sigmoid(z) ** asymmetry`` with ``z = (x - loc) / scale``; ``asymmetry = 1``
@@ -95,11 +89,6 @@ class SkewLogistic(_RealLocScaleAsymmetry, family=True):
         z = (value - self.loc) / self.scale
         a = self.asymmetry
         return a.log() - z + (a + 1) * logsigmoid(z) - self.scale.log()
-
-    def rsample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
-        """Reparameterized draws by the inverse CDF of uniforms."""
-        u = self.loc.new_empty(self._extended_shape(sample_shape)).uniform_()
-        return self.icdf(u)
 
     def cdf(self, value: torch.Tensor) -> torch.Tensor:
         """``sigmoid((value - loc) / scale) ** asymmetry``."""
