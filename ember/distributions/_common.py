@@ -12,7 +12,7 @@ support check for the value the distribution itself last drew (see
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 import torch
 from torch.types import _size
@@ -32,6 +32,23 @@ def new_instance(dist: _D, cls: type[torch.distributions.Distribution], instance
     """
     # torch leaves _get_checked_instance unannotated
     return dist._get_checked_instance(cls, instance)  # type: ignore[no-untyped-call, no-any-return]
+
+
+class _ExpandFamily:
+    """Gives a private base's shared ``expand`` the public class it runs for, ``_family``.
+
+    The public class lists ``family=True`` among its class keywords; it and its subclasses
+    then name it, as each class's own ``expand`` names itself in :func:`new_instance`
+    (torch's check that a subclass overriding ``__init__`` overrides ``expand`` too).
+    List this class first among the bases.
+    """
+
+    _family: ClassVar[type[Any]]
+
+    def __init_subclass__(cls, family: bool = False, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if family:
+            cls._family = cls
 
 
 class DelegatedRsample:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Self
 
 import torch
 from torch.types import _size
 
 from ember.distributions import constraints
-from ember.distributions._common import new_instance
+from ember.distributions._common import _ExpandFamily, new_instance
 from ember.distributions.torch_distribution import TorchDistribution, TorchDistributionMixin
+from ember.distributions.util import broadcast_shape
 
 __all__ = ["HiddenMarkovModel", "IndependentHMM"]
 
@@ -63,6 +65,75 @@ class HiddenMarkovModel(TorchDistribution):
             super()._validate_sample(value)
         finally:
             self._event_shape = old
+
+
+def _linear_model_shapes(
+    owner: str,
+    sizes_from: str,
+    initial_dist: TorchDistributionMixin,
+    transition_matrix: torch.Tensor,
+    transition_dist: TorchDistributionMixin,
+    observation_matrix: torch.Tensor,
+    observation_dist: TorchDistributionMixin,
+    *leading: Sequence[int],
+) -> tuple[int, int, torch.Size, torch.Size]:
+    """``(hidden_dim, obs_dim, batch_shape, time_shape)`` of a linear state space model.
+
+    The sizes come from ``observation_matrix``; the batch shapes of the parameters (after the
+    shapes ``leading``) broadcast to ``batch_shape + time_shape``.
+
+    :param owner: the model's name, for the error message.
+    :param sizes_from: the message's ``for ...`` clause, formatted with ``shape`` (of
+        ``observation_matrix``), ``hidden_dim`` and ``obs_dim``.
+    :raises ValueError: naming the first event shape that does not fit.
+    """
+    hidden_dim, obs_dim = observation_matrix.shape[-2:]
+    expected = {
+        "initial_dist.event_shape": (initial_dist.event_shape, (hidden_dim,)),
+        "transition_matrix.shape[-2:]": (transition_matrix.shape[-2:], (hidden_dim, hidden_dim)),
+        "transition_dist.event_shape": (transition_dist.event_shape, (hidden_dim,)),
+        "observation_dist.event_shape": (observation_dist.event_shape, (obs_dim,)),
+    }
+    for name, (actual, wanted) in expected.items():
+        if tuple(actual) != wanted:
+            clause = sizes_from.format(shape=tuple(observation_matrix.shape), hidden_dim=hidden_dim, obs_dim=obs_dim)
+            raise ValueError(f"{owner}: expected {name} == {wanted} {clause}, got {tuple(actual)}")
+    shape = broadcast_shape(
+        *leading,
+        initial_dist.batch_shape + (1,),
+        transition_matrix.shape[:-2],
+        transition_dist.batch_shape,
+        observation_matrix.shape[:-2],
+        observation_dist.batch_shape,
+    )
+    return hidden_dim, obs_dim, torch.Size(shape[:-1]), torch.Size(shape[-1:])
+
+
+class _InitialFactorHMM(_ExpandFamily, HiddenMarkovModel):
+    """A linear state space model as factors ``_init``, ``_trans`` and ``_obs``, of which only
+    ``_init`` carries the batch shape (the others broadcast); the public classes are marked
+    ``family=True``."""
+
+    hidden_dim: int
+    obs_dim: int
+    _init: Any
+    _trans: Any
+    _obs: Any
+
+    def expand(self, batch_shape: _size, _instance: Any = None) -> Self:
+        """Expand the initial factor to ``batch_shape`` (transitions and observations broadcast).
+
+        :param batch_shape: the new batch shape.
+        :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
+        """
+        new: Self = new_instance(self, self._family, _instance)
+        shape = torch.Size(broadcast_shape(self.batch_shape, batch_shape))
+        new.hidden_dim, new.obs_dim = self.hidden_dim, self.obs_dim
+        new._trans, new._obs = self._trans, self._obs
+        new._init = self._init.expand(shape)
+        HiddenMarkovModel.__init__(new, self.duration, shape, self.event_shape, validate_args=False)
+        new._validate_args = self.__dict__.get("_validate_args", self._validate_args)
+        return new
 
 
 class IndependentHMM(TorchDistribution):

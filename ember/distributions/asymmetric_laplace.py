@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Self
-
 import torch
 from torch.distributions import constraints
 from torch.types import _size
 
-from ember.distributions._params import broadcast_parameters, expand_parameters
-from ember.distributions.torch_distribution import TorchDistribution
+from ember.distributions._loc_scale import _RealLocScaleAsymmetry
 
 __all__ = ["AsymmetricLaplace", "SoftAsymmetricLaplace"]
 
@@ -27,12 +24,8 @@ def _log_erfc(x: torch.Tensor) -> torch.Tensor:
     )
 
 
-class _SkewedLaplaceBase(TorchDistribution):
+class _SkewedLaplaceBase(_RealLocScaleAsymmetry):
     """Shared scales and moments of the two asymmetric Laplace distributions."""
-
-    loc: torch.Tensor
-    scale: torch.Tensor
-    asymmetry: torch.Tensor
 
     @property
     def left_scale(self) -> torch.Tensor:
@@ -62,7 +55,7 @@ class _SkewedLaplaceBase(TorchDistribution):
         return left**2 + right**2
 
 
-class AsymmetricLaplace(_SkewedLaplaceBase):
+class AsymmetricLaplace(_SkewedLaplaceBase, family=True):
     """Laplace distribution with tails of scales ``scale * asymmetry`` (left) and ``scale / asymmetry`` (right).
 
     The density is ``exp(-|x - loc| / s) / (left_scale + right_scale)`` with ``s`` the scale
@@ -78,14 +71,6 @@ class AsymmetricLaplace(_SkewedLaplaceBase):
     tensor(-0.6931)
     """
 
-    arg_constraints = {
-        "loc": constraints.real,
-        "scale": constraints.positive,
-        "asymmetry": constraints.positive,
-    }
-    support = constraints.real
-    has_rsample = True
-
     def __init__(
         self,
         loc: torch.Tensor | float,
@@ -94,19 +79,7 @@ class AsymmetricLaplace(_SkewedLaplaceBase):
         *,
         validate_args: bool | None = None,
     ) -> None:
-        self.loc, self.scale, self.asymmetry = broadcast_parameters(
-            type(self).__name__, loc=loc, scale=scale, asymmetry=asymmetry
-        )
-        super().__init__(self.loc.shape, validate_args=validate_args)
-
-    def expand(self, batch_shape: _size, _instance: Any = None) -> Self:
-        """Expand the parameters to ``batch_shape``.
-
-        :param batch_shape: the new batch shape.
-        :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
-        """
-        names = ("loc", "scale", "asymmetry")
-        return expand_parameters(self, AsymmetricLaplace, _instance, batch_shape, names)
+        self._set_parameters(validate_args, loc=loc, scale=scale, asymmetry=asymmetry)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """Log density at ``value``."""
@@ -122,7 +95,7 @@ class AsymmetricLaplace(_SkewedLaplaceBase):
         return self.loc - self.left_scale * u + self.right_scale * v
 
 
-class SoftAsymmetricLaplace(_SkewedLaplaceBase):
+class SoftAsymmetricLaplace(_SkewedLaplaceBase, family=True):
     """An :class:`AsymmetricLaplace` variable plus independent ``Normal(0, scale * softness)`` noise.
 
     The density (a convolution) is smooth everywhere and has ``erfc`` terms; draws add the
@@ -138,14 +111,8 @@ class SoftAsymmetricLaplace(_SkewedLaplaceBase):
     tensor(-1.3410)
     """
 
-    arg_constraints = {
-        "loc": constraints.real,
-        "scale": constraints.positive,
-        "asymmetry": constraints.positive,
-        "softness": constraints.positive,
-    }
-    support = constraints.real
-    has_rsample = True
+    arg_constraints = {**_RealLocScaleAsymmetry.arg_constraints, "softness": constraints.positive}
+    softness: torch.Tensor
 
     def __init__(
         self,
@@ -156,24 +123,12 @@ class SoftAsymmetricLaplace(_SkewedLaplaceBase):
         *,
         validate_args: bool | None = None,
     ) -> None:
-        self.loc, self.scale, self.asymmetry, self.softness = broadcast_parameters(
-            type(self).__name__, loc=loc, scale=scale, asymmetry=asymmetry, softness=softness
-        )
-        super().__init__(self.loc.shape, validate_args=validate_args)
+        self._set_parameters(validate_args, loc=loc, scale=scale, asymmetry=asymmetry, softness=softness)
 
     @property
     def soft_scale(self) -> torch.Tensor:
         """The scale of the normal noise, ``scale * softness``."""
         return self.scale * self.softness
-
-    def expand(self, batch_shape: _size, _instance: Any = None) -> Self:
-        """Expand the parameters to ``batch_shape``.
-
-        :param batch_shape: the new batch shape.
-        :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
-        """
-        names = ("loc", "scale", "asymmetry", "softness")
-        return expand_parameters(self, SoftAsymmetricLaplace, _instance, batch_shape, names)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """Log density at ``value``: each tail's exponential convolved with the normal."""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import torch
 from torch.distributions import constraints
 from torch.types import _size
 
-from ember.distributions._common import new_instance
+from ember.distributions._common import _ExpandFamily, new_instance
 from ember.distributions._mixture_rsample import implicit_mixture_sample
 from ember.distributions.torch import Categorical
 from ember.distributions.torch_distribution import TorchDistribution
@@ -60,7 +60,80 @@ def _ancestral_sample(
         return loc + scale * white
 
 
-class MixtureOfDiagNormals(TorchDistribution):
+class _DiagNormalMixture(_ExpandFamily, TorchDistribution):
+    """The parts the two diagonal-normal mixtures share: ``K x D`` means, logits, shape checks, ``expand``.
+
+    A subclass sets how many trailing dims of ``coord_scale`` are per-mixture (2: ``K x D``,
+    1: a shared ``D``) and the texts its shape errors state.
+    """
+
+    has_rsample = True
+    arg_constraints = {
+        "locs": constraints.real,
+        "coord_scale": constraints.positive,
+        "component_logits": constraints.real,
+    }
+    support = constraints.real_vector
+    _name: ClassVar[str]
+    _scale_rank: ClassVar[int]
+    _scale_rule: ClassVar[str]
+    _logits_rule: ClassVar[str]
+    _min_dim: ClassVar[int] = 0
+
+    def __init__(
+        self, locs: torch.Tensor, coord_scale: torch.Tensor, component_logits: torch.Tensor
+    ) -> None:
+        name = self._name
+        shapes = (
+            f"locs {tuple(locs.shape)}, coord_scale {tuple(coord_scale.shape)}, "
+            f"component_logits {tuple(component_logits.shape)}"
+        )
+        _check(locs.dim() >= 2, f"{name}: locs must be K x D (or ... x K x D): {shapes}")
+        _check(
+            coord_scale.shape == locs.shape[:-2] + locs.shape[-self._scale_rank :],
+            f"{name}: coord_scale must {self._scale_rule}: {shapes}",
+        )
+        _check(
+            component_logits.shape == locs.shape[:-1],
+            f"{name}: component_logits must be {self._logits_rule}, matching locs: {shapes}",
+        )
+        self.batch_mode = locs.dim() > 2
+        self.locs = locs
+        self.coord_scale = coord_scale
+        self.component_logits = component_logits
+        self.dim = locs.size(-1)
+        if self.dim < self._min_dim:
+            raise NotImplementedError("This distribution does not support D = 1")
+        self.categorical = Categorical(logits=component_logits)
+        self.probs = self.categorical.probs
+        super().__init__(locs.shape[:-2], locs.shape[-1:])
+
+    def expand(self, batch_shape: _size, _instance: Any = None) -> Self:
+        """Expand the parameters to ``batch_shape``.
+
+        :param batch_shape: the new batch shape.
+        :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
+        """
+        new: Self = new_instance(self, self._family, _instance)
+        shape = torch.Size(batch_shape)
+        new.batch_mode = True
+        new.dim = self.dim
+        new.locs = self.locs.expand(shape + self.locs.shape[-2:])
+        new.coord_scale = self.coord_scale.expand(shape + self.coord_scale.shape[-self._scale_rank :])
+        new.component_logits = self.component_logits.expand(shape + self.component_logits.shape[-1:])
+        new.categorical = self.categorical.expand(shape)
+        new.probs = self.probs.expand(shape + self.probs.shape[-1:])
+        TorchDistribution.__init__(new, shape, self.event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """The probability-weighted mean of the component means."""
+        return (self.probs.unsqueeze(-1) * self.locs).sum(-2)
+
+
+class MixtureOfDiagNormals(_DiagNormalMixture, family=True):
     """A mixture of ``K`` normals with diagonal covariances over ``R^D``.
 
     ``rsample`` draws a component and a normal sample from it, and carries an exact
@@ -77,57 +150,16 @@ class MixtureOfDiagNormals(TorchDistribution):
     (torch.Size([]), torch.Size([3]), tensor(-2.7568))
     """
 
-    has_rsample = True
-    arg_constraints = {
-        "locs": constraints.real,
-        "coord_scale": constraints.positive,
-        "component_logits": constraints.real,
-    }
-    support = constraints.real_vector
-
     def __init__(
         self, locs: torch.Tensor, coord_scale: torch.Tensor, component_logits: torch.Tensor
     ) -> None:
-        shapes = (
-            f"locs {tuple(locs.shape)}, coord_scale {tuple(coord_scale.shape)}, "
-            f"component_logits {tuple(component_logits.shape)}"
-        )
-        _check(locs.dim() >= 2, f"MixtureOfDiagNormals: locs must be K x D (or ... x K x D): {shapes}")
-        _check(
-            coord_scale.shape == locs.shape,
-            f"MixtureOfDiagNormals: coord_scale must have the shape of locs: {shapes}",
-        )
-        _check(
-            component_logits.shape == locs.shape[:-1],
-            f"MixtureOfDiagNormals: component_logits must be ... x K, matching locs: {shapes}",
-        )
-        self.batch_mode = locs.dim() > 2
-        self.locs = locs
-        self.coord_scale = coord_scale
-        self.component_logits = component_logits
-        self.dim = locs.size(-1)
-        self.categorical = Categorical(logits=component_logits)
-        self.probs = self.categorical.probs
-        super().__init__(locs.shape[:-2], locs.shape[-1:])
+        # Its own __init__ so that a call's TypeError names this class, as Pyro's does.
+        super().__init__(locs, coord_scale, component_logits)
 
-    def expand(self, batch_shape: _size, _instance: Any = None) -> Self:
-        """Expand the parameters to ``batch_shape``.
-
-        :param batch_shape: the new batch shape.
-        :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
-        """
-        new: Self = new_instance(self, MixtureOfDiagNormals, _instance)
-        shape = torch.Size(batch_shape)
-        new.batch_mode = True
-        new.dim = self.dim
-        new.locs = self.locs.expand(shape + self.locs.shape[-2:])
-        new.coord_scale = self.coord_scale.expand(shape + self.coord_scale.shape[-2:])
-        new.component_logits = self.component_logits.expand(shape + self.component_logits.shape[-1:])
-        new.categorical = self.categorical.expand(shape)
-        new.probs = self.probs.expand(shape + self.probs.shape[-1:])
-        TorchDistribution.__init__(new, shape, self.event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+    _name = "MixtureOfDiagNormals"
+    _scale_rank = 2
+    _scale_rule = "have the shape of locs"
+    _logits_rule = "... x K"
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """Log mixture density at ``value``."""
@@ -142,18 +174,13 @@ class MixtureOfDiagNormals(TorchDistribution):
         return implicit_mixture_sample(z, self.locs, self.coord_scale, self.component_logits)
 
     @property
-    def mean(self) -> torch.Tensor:
-        """The probability-weighted mean of the component means."""
-        return (self.probs.unsqueeze(-1) * self.locs).sum(-2)
-
-    @property
     def variance(self) -> torch.Tensor:
         """The per-coordinate mixture variance."""
         second = (self.probs.unsqueeze(-1) * (self.locs**2 + self.coord_scale**2)).sum(-2)
         return second - self.mean**2
 
 
-class MixtureOfDiagNormalsSharedCovariance(TorchDistribution):
+class MixtureOfDiagNormalsSharedCovariance(_DiagNormalMixture, family=True):
     """A mixture of ``K`` normals over ``R^D`` sharing one diagonal covariance.
 
     ``rsample`` carries an exact pathwise gradient, as for :class:`MixtureOfDiagNormals`.
@@ -169,60 +196,17 @@ class MixtureOfDiagNormalsSharedCovariance(TorchDistribution):
     tensor(-2.7568)
     """
 
-    has_rsample = True
-    arg_constraints = {
-        "locs": constraints.real,
-        "coord_scale": constraints.positive,
-        "component_logits": constraints.real,
-    }
-    support = constraints.real_vector
-
     def __init__(
         self, locs: torch.Tensor, coord_scale: torch.Tensor, component_logits: torch.Tensor
     ) -> None:
-        name = "MixtureOfDiagNormalsSharedCovariance"
-        shapes = (
-            f"locs {tuple(locs.shape)}, coord_scale {tuple(coord_scale.shape)}, "
-            f"component_logits {tuple(component_logits.shape)}"
-        )
-        _check(locs.dim() >= 2, f"{name}: locs must be K x D (or ... x K x D): {shapes}")
-        _check(
-            coord_scale.shape == locs.shape[:-2] + locs.shape[-1:],
-            f"{name}: coord_scale must be D (or ... x D), matching locs: {shapes}",
-        )
-        _check(
-            component_logits.shape == locs.shape[:-1],
-            f"{name}: component_logits must be K (or ... x K), matching locs: {shapes}",
-        )
-        self.batch_mode = locs.dim() > 2
-        self.locs = locs
-        self.coord_scale = coord_scale
-        self.component_logits = component_logits
-        self.dim = locs.size(-1)
-        if self.dim < 2:
-            raise NotImplementedError("This distribution does not support D = 1")
-        self.categorical = Categorical(logits=component_logits)
-        self.probs = self.categorical.probs
-        super().__init__(locs.shape[:-2], locs.shape[-1:])
+        # Its own __init__ so that a call's TypeError names this class, as Pyro's does.
+        super().__init__(locs, coord_scale, component_logits)
 
-    def expand(self, batch_shape: _size, _instance: Any = None) -> Self:
-        """Expand the parameters to ``batch_shape``.
-
-        :param batch_shape: the new batch shape.
-        :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
-        """
-        new: Self = new_instance(self, MixtureOfDiagNormalsSharedCovariance, _instance)
-        shape = torch.Size(batch_shape)
-        new.batch_mode = True
-        new.dim = self.dim
-        new.locs = self.locs.expand(shape + self.locs.shape[-2:])
-        new.coord_scale = self.coord_scale.expand(shape + self.coord_scale.shape[-1:])
-        new.component_logits = self.component_logits.expand(shape + self.component_logits.shape[-1:])
-        new.categorical = self.categorical.expand(shape)
-        new.probs = self.probs.expand(shape + self.probs.shape[-1:])
-        TorchDistribution.__init__(new, shape, self.event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+    _name = "MixtureOfDiagNormalsSharedCovariance"
+    _scale_rank = 1
+    _scale_rule = "be D (or ... x D), matching locs"
+    _logits_rule = "K (or ... x K)"
+    _min_dim = 2
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """Log mixture density at ``value``."""
@@ -237,11 +221,6 @@ class MixtureOfDiagNormalsSharedCovariance(TorchDistribution):
         noise_shape = torch.Size(sample_shape) + self.coord_scale.shape
         z = _ancestral_sample(self.categorical, self.locs, scales, sample_shape, noise_shape)
         return implicit_mixture_sample(z, self.locs, scales, self.component_logits)
-
-    @property
-    def mean(self) -> torch.Tensor:
-        """The probability-weighted mean of the component means."""
-        return (self.probs.unsqueeze(-1) * self.locs).sum(-2)
 
     @property
     def variance(self) -> torch.Tensor:

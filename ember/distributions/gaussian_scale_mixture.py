@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch.distributions import constraints
 from torch.types import _size
 
 from ember.distributions._mixture_rsample import implicit_mixture_sample
-from ember.distributions.diag_normal_mixture import MixtureShapeError
+from ember.distributions.diag_normal_mixture import _LOG_ROOT_TWO_PI, MixtureShapeError
 from ember.distributions.torch import Categorical
 from ember.distributions.torch_distribution import TorchDistribution
 
 __all__ = ["GaussianScaleMixture"]
-
-_LOG_ROOT_TWO_PI = 0.5 * math.log(2 * math.pi)
-
 
 class GaussianScaleMixture(TorchDistribution):
     """``sum_k pi_k Normal(0, (component_scale_k * coord_scale)**2 I)`` over ``R^D``.

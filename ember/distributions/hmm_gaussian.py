@@ -9,7 +9,7 @@ from torch.types import _size
 
 from ember.distributions import constraints
 from ember.distributions._common import new_instance
-from ember.distributions._hmm import HiddenMarkovModel
+from ember.distributions._hmm import HiddenMarkovModel, _InitialFactorHMM, _linear_model_shapes
 from ember.distributions.torch_distribution import TorchDistribution, TorchDistributionMixin
 from ember.distributions.torch_multivariate import MultivariateNormal
 from ember.distributions.util import broadcast_shape
@@ -47,7 +47,7 @@ def _posterior_mvn(g: Gaussian, validate_args: bool | None) -> MultivariateNorma
     return MultivariateNormal(loc.squeeze(-1), precision_matrix=g.precision, validate_args=validate_args)
 
 
-class GaussianHMM(HiddenMarkovModel):
+class GaussianHMM(_InitialFactorHMM, family=True):
     """A linear-Gaussian state space model (Kalman filter model) over observation series.
 
     Hidden states evolve by ``z_t = z_(t-1) @ transition_matrix + transition noise`` from
@@ -99,27 +99,10 @@ class GaussianHMM(HiddenMarkovModel):
             transition_dist=transition_dist,
             observation_dist=observation_dist,
         )
-        hidden_dim, obs_dim = observation_matrix.shape[-2:]
-        expected = {
-            "initial_dist.event_shape": (initial_dist.event_shape, (hidden_dim,)),
-            "transition_matrix.shape[-2:]": (transition_matrix.shape[-2:], (hidden_dim, hidden_dim)),
-            "transition_dist.event_shape": (transition_dist.event_shape, (hidden_dim,)),
-            "observation_dist.event_shape": (observation_dist.event_shape, (obs_dim,)),
-        }
-        for name, (actual, wanted) in expected.items():
-            if tuple(actual) != wanted:
-                raise ValueError(
-                    f"GaussianHMM: expected {name} == {wanted} for observation_matrix of shape "
-                    f"{tuple(observation_matrix.shape)}, got {tuple(actual)}"
-                )
-        shape = broadcast_shape(
-            initial_dist.batch_shape + (1,),
-            transition_matrix.shape[:-2],
-            transition_dist.batch_shape,
-            observation_matrix.shape[:-2],
-            observation_dist.batch_shape,
+        hidden_dim, obs_dim, batch_shape, time_shape = _linear_model_shapes(
+            "GaussianHMM", "for observation_matrix of shape {shape}",
+            initial_dist, transition_matrix, transition_dist, observation_matrix, observation_dist,
         )
-        batch_shape, time_shape = shape[:-1], shape[-1:]
         super().__init__(duration, batch_shape, time_shape + (obs_dim,), validate_args)
         self.hidden_dim = hidden_dim
         self.obs_dim = obs_dim
@@ -130,20 +113,6 @@ class GaussianHMM(HiddenMarkovModel):
     def _copy_structure(self, new: GaussianHMM) -> None:
         new.hidden_dim, new.obs_dim = self.hidden_dim, self.obs_dim
         new._trans, new._obs = self._trans, self._obs
-
-    def expand(self, batch_shape: _size, _instance: Any = None) -> Self:
-        """Expand the initial state to ``batch_shape`` (transitions and observations broadcast).
-
-        :param batch_shape: the new batch shape.
-        :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
-        """
-        new: Self = new_instance(self, GaussianHMM, _instance)
-        self._copy_structure(new)
-        shape = torch.Size(broadcast_shape(self.batch_shape, batch_shape))
-        new._init = self._init.expand(shape)
-        HiddenMarkovModel.__init__(new, self.duration, shape, self.event_shape, validate_args=False)
-        new._validate_args = self.__dict__.get("_validate_args", self._validate_args)
-        return new
 
     def _conditioned_transitions(self, value: torch.Tensor) -> Gaussian:
         result = self._trans + self._obs.condition(value).event_pad(left=self.hidden_dim)

@@ -9,11 +9,10 @@ from torch.types import _size
 
 from ember.distributions import constraints
 from ember.distributions._common import new_instance
-from ember.distributions._hmm import HiddenMarkovModel
+from ember.distributions._hmm import HiddenMarkovModel, _InitialFactorHMM, _linear_model_shapes
 from ember.distributions.torch import Gamma
 from ember.distributions.torch_distribution import Independent, TorchDistributionMixin
 from ember.distributions.torch_multivariate import MultivariateNormal
-from ember.distributions.util import broadcast_shape
 from ember.ops.gamma_gaussian import (
     GammaGaussian,
     gamma_and_mvn_to_gamma_gaussian,
@@ -25,16 +24,10 @@ from ember.ops.gamma_gaussian import (
 __all__ = ["GammaGaussianHMM", "LinearHMM"]
 
 
-def _check_dims(owner: str, hidden_dim: int, obs_dim: int, **shapes: tuple[Any, tuple[int, ...]]) -> None:
-    for name, (actual, wanted) in shapes.items():
-        if tuple(actual) != wanted:
-            raise ValueError(
-                f"{owner}: expected {name} == {wanted} for hidden_dim {hidden_dim} and obs_dim "
-                f"{obs_dim}, got {tuple(actual)}"
-            )
+_FOR_DIMS = "for hidden_dim {hidden_dim} and obs_dim {obs_dim}"
 
 
-class GammaGaussianHMM(HiddenMarkovModel):
+class GammaGaussianHMM(_InitialFactorHMM, family=True):
     """A linear-Gaussian state space model whose noise precisions share a Gamma-distributed scale.
 
     With ``s ~ scale_dist``, ``z_0 ~ MVN(loc, precision * s)``, transitions
@@ -83,44 +76,17 @@ class GammaGaussianHMM(HiddenMarkovModel):
                     f"GammaGaussianHMM: expected {name} to be a MultivariateNormal, "
                     f"got {type(d).__name__}"
                 )
-        hidden_dim, obs_dim = observation_matrix.shape[-2:]
-        _check_dims(
-            "GammaGaussianHMM", hidden_dim, obs_dim,
-            **{"initial_dist.event_shape": (initial_dist.event_shape, (hidden_dim,)),
-               "transition_matrix.shape[-2:]": (transition_matrix.shape[-2:], (hidden_dim, hidden_dim)),
-               "transition_dist.event_shape": (transition_dist.event_shape, (hidden_dim,)),
-               "observation_dist.event_shape": (observation_dist.event_shape, (obs_dim,))},
-        )
-        shape = broadcast_shape(
+        hidden_dim, obs_dim, batch_shape, time_shape = _linear_model_shapes(
+            "GammaGaussianHMM", _FOR_DIMS,
+            initial_dist, transition_matrix, transition_dist, observation_matrix, observation_dist,
             scale_dist.batch_shape + (1,),
-            initial_dist.batch_shape + (1,),
-            transition_matrix.shape[:-2],
-            transition_dist.batch_shape,
-            observation_matrix.shape[:-2],
-            observation_dist.batch_shape,
         )
-        batch_shape, time_shape = shape[:-1], shape[-1:]
         super().__init__(duration, batch_shape, time_shape + (obs_dim,), validate_args)
         self.hidden_dim = hidden_dim
         self.obs_dim = obs_dim
         self._init = gamma_and_mvn_to_gamma_gaussian(scale_dist, initial_dist)
         self._trans = matrix_and_mvn_to_gamma_gaussian(transition_matrix, transition_dist)
         self._obs = matrix_and_mvn_to_gamma_gaussian(observation_matrix, observation_dist)
-
-    def expand(self, batch_shape: _size, _instance: Any = None) -> Self:
-        """Expand the initial factor to ``batch_shape``.
-
-        :param batch_shape: the new batch shape.
-        :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
-        """
-        new: Self = new_instance(self, GammaGaussianHMM, _instance)
-        shape = torch.Size(broadcast_shape(self.batch_shape, batch_shape))
-        new.hidden_dim, new.obs_dim = self.hidden_dim, self.obs_dim
-        new._init = self._init.expand(shape)
-        new._trans, new._obs = self._trans, self._obs
-        HiddenMarkovModel.__init__(new, self.duration, shape, self.event_shape, validate_args=False)
-        new._validate_args = self.__dict__.get("_validate_args", self._validate_args)
-        return new
 
     def _joint_final(self, value: torch.Tensor) -> GammaGaussian:
         trans = self._trans + self._obs.condition(value).event_pad(left=self.hidden_dim)
@@ -195,22 +161,10 @@ class LinearHMM(HiddenMarkovModel):
                         "observation_dist": observation_dist}.items():
             if not d.has_rsample or d.event_dim != 1:
                 raise ValueError(f"LinearHMM: expected {name} to be a reparameterizable vector distribution, got {d!r}")
-        hidden_dim, obs_dim = observation_matrix.shape[-2:]
-        _check_dims(
-            "LinearHMM", hidden_dim, obs_dim,
-            **{"initial_dist.event_shape": (initial_dist.event_shape, (hidden_dim,)),
-               "transition_matrix.shape[-2:]": (transition_matrix.shape[-2:], (hidden_dim, hidden_dim)),
-               "transition_dist.event_shape": (transition_dist.event_shape, (hidden_dim,)),
-               "observation_dist.event_shape": (observation_dist.event_shape, (obs_dim,))},
+        hidden_dim, obs_dim, batch_shape, time_shape = _linear_model_shapes(
+            "LinearHMM", _FOR_DIMS,
+            initial_dist, transition_matrix, transition_dist, observation_matrix, observation_dist,
         )
-        shape = broadcast_shape(
-            initial_dist.batch_shape + (1,),
-            transition_matrix.shape[:-2],
-            transition_dist.batch_shape,
-            observation_matrix.shape[:-2],
-            observation_dist.batch_shape,
-        )
-        batch_shape, time_shape = torch.Size(shape[:-1]), torch.Size(shape[-1:])
         super().__init__(duration, batch_shape, time_shape + (obs_dim,), validate_args)
         series = batch_shape + time_shape
         self.hidden_dim = hidden_dim

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Self
 
 import torch
-from torch.distributions import constraints
 from torch.nn.functional import logsigmoid
-from torch.types import _size
 
-from ember.distributions._params import broadcast_parameters, expand_parameters
-from ember.distributions._loc_scale import _RealLocScale
-from ember.distributions.torch_distribution import TorchDistribution
+from ember.distributions._loc_scale import _InverseCdfRsample, _RealLocScale, _RealLocScaleAsymmetry
 
 __all__ = ["Logistic", "SkewLogistic"]
 
 
-class Logistic(_RealLocScale):
+class Logistic(_InverseCdfRsample, _RealLocScale):
     """The logistic distribution: density ``sigmoid(z) sigmoid(-z) / scale``, ``z = (x - loc)/scale``.
 
     Sampled by inverting the CDF ``sigmoid(z)``, so ``rsample`` is reparameterized.
@@ -36,11 +31,6 @@ class Logistic(_RealLocScale):
             self._validate_sample(value)
         z = (value - self.loc) / self.scale
         return 2 * logsigmoid(z) - z - self.scale.log()
-
-    def rsample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
-        """Reparameterized draws by the inverse CDF of uniforms."""
-        u = self.loc.new_empty(self._extended_shape(sample_shape)).uniform_()
-        return self.icdf(u)
 
     def cdf(self, value: torch.Tensor) -> torch.Tensor:
         """``sigmoid((value - loc) / scale)``."""
@@ -67,7 +57,7 @@ class Logistic(_RealLocScale):
         return self.scale.log() + 2
 
 
-class SkewLogistic(TorchDistribution):
+class SkewLogistic(_InverseCdfRsample, _RealLocScaleAsymmetry, family=True):
     """Type I generalized logistic distribution, skewed by ``asymmetry``.
 
     Its CDF is ``sigmoid(z) ** asymmetry`` with ``z = (x - loc) / scale``; ``asymmetry = 1``
@@ -82,14 +72,6 @@ class SkewLogistic(TorchDistribution):
     tensor(-1.3863)
     """
 
-    arg_constraints = {
-        "loc": constraints.real,
-        "scale": constraints.positive,
-        "asymmetry": constraints.positive,
-    }
-    support = constraints.real
-    has_rsample = True
-
     def __init__(
         self,
         loc: torch.Tensor | float,
@@ -98,19 +80,7 @@ class SkewLogistic(TorchDistribution):
         *,
         validate_args: bool | None = None,
     ) -> None:
-        self.loc, self.scale, self.asymmetry = broadcast_parameters(
-            type(self).__name__, loc=loc, scale=scale, asymmetry=asymmetry
-        )
-        super().__init__(self.loc.shape, validate_args=validate_args)
-
-    def expand(self, batch_shape: _size, _instance: Any = None) -> Self:
-        """Expand the parameters to ``batch_shape``.
-
-        :param batch_shape: the new batch shape.
-        :param _instance: a pre-allocated instance, used by subclasses' ``expand``.
-        """
-        names = ("loc", "scale", "asymmetry")
-        return expand_parameters(self, SkewLogistic, _instance, batch_shape, names)
+        self._set_parameters(validate_args, loc=loc, scale=scale, asymmetry=asymmetry)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """Log density at ``value``."""
@@ -119,11 +89,6 @@ class SkewLogistic(TorchDistribution):
         z = (value - self.loc) / self.scale
         a = self.asymmetry
         return a.log() - z + (a + 1) * logsigmoid(z) - self.scale.log()
-
-    def rsample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
-        """Reparameterized draws by the inverse CDF of uniforms."""
-        u = self.loc.new_empty(self._extended_shape(sample_shape)).uniform_()
-        return self.icdf(u)
 
     def cdf(self, value: torch.Tensor) -> torch.Tensor:
         """``sigmoid((value - loc) / scale) ** asymmetry``."""

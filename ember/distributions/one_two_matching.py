@@ -6,12 +6,8 @@ import math
 
 import torch
 from torch.distributions import constraints
-from torch.distributions.utils import lazy_property
-from torch.types import _size
 
-from ember.distributions.one_one_matching import _assignment, _check_assignment
-from ember.distributions.torch import Categorical
-from ember.distributions.torch_distribution import TorchDistribution
+from ember.distributions._matching import _assignment, _check_assignment, _Matching
 
 __all__ = [
     "OneTwoMatching",
@@ -78,7 +74,7 @@ class OneTwoMatchingConstraint(constraints.Constraint):
         return _check_assignment(value, self.num_sources, self.num_destins, 2)
 
 
-class OneTwoMatching(TorchDistribution):
+class OneTwoMatching(_Matching):
     """Random assignments of ``2N`` sources to ``N`` destinations, each destination taking two.
 
     ``p(v)`` is proportional to ``exp(sum_s logits[s, v[s]])``. With ``bp_iters=None`` all is
@@ -95,44 +91,29 @@ class OneTwoMatching(TorchDistribution):
     tensor(0.1667)
     """
 
-    arg_constraints = {"logits": constraints.real}
-    has_enumerate_support = True
-
     def __init__(
         self, logits: torch.Tensor, *, bp_iters: int | None = None, validate_args: bool | None = None
     ) -> None:
-        if logits.dim() != 2:
-            raise NotImplementedError("OneTwoMatching does not support batching")
+        # Its own __init__ so that a call's TypeError names this class, as Pyro's does.
+        super().__init__(logits, bp_iters=bp_iters, validate_args=validate_args)
+
+    _name = "OneTwoMatching"
+
+    def _read_shape(self, logits: torch.Tensor) -> None:
         if logits.size(0) != 2 * logits.size(1):
             raise ValueError(f"OneTwoMatching: expected logits of shape (2N, N), got {tuple(logits.shape)}")
-        if bp_iters is not None and (not isinstance(bp_iters, int) or bp_iters <= 0):
-            raise ValueError(f"OneTwoMatching: expected bp_iters a positive int, got {bp_iters!r}")
         self.num_sources, self.num_destins = logits.shape
-        self.logits = logits
-        self.bp_iters = bp_iters
-        super().__init__(torch.Size(), torch.Size((self.num_sources,)), validate_args=validate_args)
 
     @constraints.dependent_property
     def support(self) -> OneTwoMatchingConstraint:
         """Assignments using each destination twice."""
         return OneTwoMatchingConstraint(self.num_destins)
 
-    def _scores(self, matchings: torch.Tensor) -> torch.Tensor:
-        sources = torch.arange(matchings.size(-1), device=matchings.device)
-        return self.logits[sources, matchings].sum(-1)
-
-    @lazy_property
-    def log_partition_function(self) -> torch.Tensor:
-        """The log partition function: exact, or the Bethe approximation."""
-        if self.bp_iters is None:
-            return self._scores(self.enumerate_support()).logsumexp(-1)
-        finfo = torch.finfo(self.logits.dtype)
+    def _bethe_free_energy(self, logits: torch.Tensor, finfo: torch.finfo, bp_iters: int) -> torch.Tensor:
         tiny = finfo.tiny
-        shift = self.logits.detach().amax(1, keepdim=True).clamp(min=finfo.min, max=finfo.max)
-        logits = self.logits - shift
         # Each destination absorbs two units of flow, hence the log 2 in its message.
         destination = logits.logsumexp(0) - math.log(2)
-        for _ in range(self.bp_iters):
+        for _ in range(bp_iters):
             source = (logits - destination).logsumexp(-1, True)
             destination = (logits - source).logsumexp(0) - math.log(2)
         beliefs = (logits - (destination + source)).exp()
@@ -141,19 +122,10 @@ class OneTwoMatching(TorchDistribution):
         half = beliefs / 2
         entropy = -(half * half.clamp(min=tiny).log()).sum(0)
         pair_entropy = entropy + entropy.expm1().clamp(min=tiny).log() - math.log(2)
-        free_energy = (
+        free_energy: torch.Tensor = (
             internal_energy - pair_entropy.sum() - (complement * complement.clamp(min=tiny).log()).sum()
         )
-        return shift.sum() - free_energy
-
-    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        """The matching's total logit minus the log partition function.
-
-        :param value: assignments, ``value[..., s]`` the destination of source ``s``.
-        """
-        if self._validate_args:
-            self._validate_sample(value)
-        return self._scores(value) - self.log_partition_function
+        return free_energy
 
     def enumerate_support(self, expand: bool = True) -> torch.Tensor:
         """Every assignment, in :func:`enumerate_one_two_matchings` order.
@@ -161,18 +133,6 @@ class OneTwoMatching(TorchDistribution):
         :param expand: unused: the batch shape is empty.
         """
         return enumerate_one_two_matchings(self.num_destins)
-
-    def sample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
-        """Exact draws by enumeration.
-
-        :param sample_shape: the shape of independent draws.
-        :raises NotImplementedError: with ``bp_iters`` set, as in Pyro.
-        """
-        if self.bp_iters is not None:
-            raise NotImplementedError("OneTwoMatching.sample() with bp_iters is not implemented")
-        support = self.enumerate_support()
-        index = Categorical(logits=self._scores(support)).sample(sample_shape)
-        return support[index]
 
     def mode(self) -> torch.Tensor:  # type: ignore[override]  # Pyro's mode is a method here
         """The most likely assignment (maximum-weight matching with doubled destinations)."""

@@ -5,14 +5,13 @@ from __future__ import annotations
 import math
 
 import torch
-from torch.types import _size
 
-from ember.distributions._loc_scale import _RealLocScale
+from ember.distributions._loc_scale import _InverseCdfRsample, _RealLocScale
 
 __all__ = ["SoftLaplace"]
 
 
-class SoftLaplace(_RealLocScale):
+class SoftLaplace(_InverseCdfRsample, _RealLocScale):
     """Density ``2 / (pi * scale * (exp(z) + exp(-z)))`` with ``z = (x - loc) / scale``.
 
     Laplace-like exponential tails with a smooth peak. The CDF is ``2/pi * atan(exp(z))``;
@@ -32,11 +31,6 @@ class SoftLaplace(_RealLocScale):
             self._validate_sample(value)
         z = (value - self.loc) / self.scale
         return math.log(2 / math.pi) - self.scale.log() - torch.logaddexp(z, -z)
-
-    def rsample(self, sample_shape: _size = torch.Size()) -> torch.Tensor:
-        """Reparameterized draws by the inverse CDF of uniforms."""
-        u = self.loc.new_empty(self._extended_shape(sample_shape)).uniform_()
-        return self.icdf(u)
 
     def cdf(self, value: torch.Tensor) -> torch.Tensor:
         """``2/pi * atan(exp((value - loc) / scale))``."""

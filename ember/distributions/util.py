@@ -96,15 +96,7 @@ def sum_rightmost(value: torch.Tensor | float, dim: int | float) -> torch.Tensor
     >>> sum_rightmost(torch.ones(2, 3, 4), -1).shape
     torch.Size([2])
     """
-    if not isinstance(value, torch.Tensor):
-        return value
-    if dim < 0:
-        dim += value.dim()
-    if dim == 0:
-        return value
-    if dim >= value.dim():
-        return value.sum()
-    return value.reshape(value.shape[: value.dim() - int(dim)] + (-1,)).sum(-1)
+    return _sum_outermost(value, dim, rightmost=True)
 
 
 @overload
@@ -123,6 +115,10 @@ def sum_leftmost(value: torch.Tensor | float, dim: int | float) -> torch.Tensor 
     >>> sum_leftmost(torch.ones(2, 3, 4), 1).shape, sum_leftmost(torch.ones(2, 3, 4), -1).shape
     (torch.Size([3, 4]), torch.Size([4]))
     """
+    return _sum_outermost(value, dim, rightmost=False)
+
+
+def _sum_outermost(value: torch.Tensor | float, dim: int | float, rightmost: bool) -> torch.Tensor | float:
     if not isinstance(value, torch.Tensor):
         return value
     if dim < 0:
@@ -131,6 +127,8 @@ def sum_leftmost(value: torch.Tensor | float, dim: int | float) -> torch.Tensor 
         return value
     if dim >= value.dim():
         return value.sum()
+    if rightmost:
+        return value.reshape(value.shape[: value.dim() - int(dim)] + (-1,)).sum(-1)
     return value.reshape((-1,) + value.shape[int(dim) :]).sum(0)
 
 

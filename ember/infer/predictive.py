@@ -168,15 +168,31 @@ class Predictive(torch.nn.Module):
         if self.guide is not None:
             # With a guide, every site comes back unless the sites are named.
             return_sites = return_sites or None
+        draws = self._posterior_samples(args, kwargs, posterior_samples)
+        return self._run(self.model, draws, args, kwargs, return_sites).samples
+
+    def _run(
+        self,
+        fn: Model,
+        draws: Mapping[str, torch.Tensor],
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        return_sites: ReturnSites = (),
+        *,
+        parallel: bool | None = None,
+        mask: bool = True,
+    ) -> _PredictiveResults:
+        """``fn`` run on ``draws`` by :func:`_predictive`, with this object's sample count and mode."""
         return _predictive(
-            self.model,
-            self._posterior_samples(args, kwargs, posterior_samples),
+            fn,
+            draws,
             self.num_samples,
             return_sites=return_sites,
-            parallel=self.parallel,
+            parallel=self.parallel if parallel is None else parallel,
             model_args=args,
             model_kwargs=kwargs,
-        ).samples
+            mask=mask,
+        )
 
     def _posterior_samples(
         self, args: Sequence[Any], kwargs: Mapping[str, Any], posterior_samples: Mapping[str, torch.Tensor] | None = None
@@ -188,15 +204,7 @@ class Predictive(torch.nn.Module):
             return posterior_samples
         # With a guide there are no posterior samples, so return_sites=None returns the same
         # sites as the default (the sites not in them).
-        return _predictive(
-            self.guide,
-            posterior_samples,
-            self.num_samples,
-            return_sites=None,
-            parallel=self.parallel,
-            model_args=args,
-            model_kwargs=kwargs,
-        ).samples
+        return self._run(self.guide, posterior_samples, args, kwargs, None).samples
 
     def get_samples(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Deprecated: call the :class:`Predictive` (its :meth:`forward`)."""
@@ -206,14 +214,7 @@ class Predictive(torch.nn.Module):
     def get_vectorized_trace(self, *args: Any, **kwargs: Any) -> Trace:
         """One trace of the model with every draw at once in the ``_num_predictive_samples``
         plate (the model's batch dims must all be declared by plates)."""
-        result = _predictive(
-            self.model,
-            self._posterior_samples(args, kwargs),
-            self.num_samples,
-            parallel=True,
-            model_args=args,
-            model_kwargs=kwargs,
-        ).trace
+        result = self._run(self.model, self._posterior_samples(args, kwargs), args, kwargs, parallel=True).trace
         assert isinstance(result, Trace)
         return result
 
@@ -290,24 +291,15 @@ class WeighedPredictive(Predictive):
         model_guide: Model = kwargs.pop("model_guide", self.model)
         return_sites = self.return_sites or None
         assert self.guide is not None
-        guide_run = _predictive(
-            self.guide, self.posterior_samples, self.num_samples, return_sites=None, parallel=self.parallel,
-            model_args=args, model_kwargs=kwargs, mask=False,
-        )
+        guide_run = self._run(self.guide, self.posterior_samples, args, kwargs, None, mask=False)
         draws = guide_run.samples
-        model_run = _predictive(
-            model_guide, draws, self.num_samples, return_sites=return_sites, parallel=self.parallel,
-            model_args=args, model_kwargs=kwargs, mask=False,
-        )
+        model_run = self._run(model_guide, draws, args, kwargs, return_sites, mask=False)
         guide_log_prob, symbols = _per_draw_log_prob(guide_run)
         model_log_prob, _ = _per_draw_log_prob(model_run, symbols)
         if model_guide is self.model:
             samples = model_run.samples
         else:
-            samples = _predictive(
-                self.model, draws, self.num_samples, return_sites=return_sites, parallel=self.parallel,
-                model_args=args, model_kwargs=kwargs,
-            ).samples
+            samples = self._run(self.model, draws, args, kwargs, return_sites).samples
         return WeighedPredictiveResults(
             samples=samples,
             log_weights=model_log_prob - guide_log_prob,

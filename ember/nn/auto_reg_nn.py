@@ -113,7 +113,28 @@ def _param_slices(param_dims: Sequence[int]) -> list[slice]:
     return slices
 
 
-class ConditionalAutoRegressiveNN(nn.Module):
+class _ContextParamsNet(nn.Module):
+    """A network of ``x`` (and a context, concatenated before it) whose output is split into
+    parameters of sizes ``param_dims``: what the dense and the autoregressive networks share."""
+
+    def _set_sizes(self, input_dim: int, context_dim: int, hidden_dims: Sequence[int], param_dims: Sequence[int]) -> None:
+        self.input_dim = input_dim
+        self.context_dim = context_dim
+        self.hidden_dims = list(hidden_dims)
+        self.param_dims = list(param_dims)
+        self.count_params = len(self.param_dims)
+        self.output_multiplier = sum(self.param_dims)
+        self.param_slices = _param_slices(self.param_dims)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> NetOutput:
+        context = context.expand(x.shape[:-1] + context.shape[-1:])
+        return self._forward(torch.cat([context, x], dim=-1))
+
+    def _forward(self, x: torch.Tensor) -> NetOutput:
+        raise NotImplementedError
+
+
+class ConditionalAutoRegressiveNN(_ContextParamsNet):
     """A MADE network whose outputs may also depend on a context vector.
 
     :param input_dim: the number of autoregressive inputs ``D``.
@@ -150,14 +171,8 @@ class ConditionalAutoRegressiveNN(nn.Module):
                     f"{type(self).__name__}: hidden dimension must not be less than input dimension, "
                     f"got hidden_dims={list(hidden_dims)} with input_dim={input_dim}"
                 )
-        self.input_dim = input_dim
-        self.context_dim = context_dim
-        self.hidden_dims = list(hidden_dims)
-        self.param_dims = list(param_dims)
-        self.count_params = len(self.param_dims)
-        self.output_multiplier = sum(self.param_dims)
+        self._set_sizes(input_dim, context_dim, hidden_dims, param_dims)
         self.all_ones = all(size == 1 for size in self.param_dims)
-        self.param_slices = _param_slices(self.param_dims)
         order = torch.randperm(input_dim) if permutation is None else permutation.to(torch.int64)
         self.register_buffer("permutation", order)
         self.masks, self.mask_skip = create_mask(
@@ -173,10 +188,6 @@ class ConditionalAutoRegressiveNN(nn.Module):
     def get_permutation(self) -> torch.Tensor:
         """The autoregressive order of the inputs."""
         return self.permutation
-
-    def forward(self, x: torch.Tensor, context: torch.Tensor) -> NetOutput:
-        context = context.expand(x.shape[:-1] + context.shape[-1:])
-        return self._forward(torch.cat([context, x], dim=-1))
 
     def _forward(self, x: torch.Tensor) -> NetOutput:
         h = x

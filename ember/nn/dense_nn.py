@@ -13,12 +13,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ember.nn.auto_reg_nn import NetOutput, _param_slices
+from ember.nn.auto_reg_nn import NetOutput, _ContextParamsNet
 
 __all__ = ["ConditionalDenseNN", "DenseNN"]
 
 
-class ConditionalDenseNN(nn.Module):
+class ConditionalDenseNN(_ContextParamsNet):
     """A multilayer perceptron of ``(x, context)`` whose output is split into parameters.
 
     :param input_dim: the size of ``x``.
@@ -37,20 +37,10 @@ class ConditionalDenseNN(nn.Module):
         nonlinearity: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        self.input_dim = input_dim
-        self.context_dim = context_dim
-        self.hidden_dims = list(hidden_dims)
-        self.param_dims = list(param_dims)
-        self.count_params = len(self.param_dims)
-        self.output_multiplier = sum(self.param_dims)
-        self.param_slices = _param_slices(self.param_dims)
+        self._set_sizes(input_dim, context_dim, hidden_dims, param_dims)
         sizes = [input_dim + context_dim, *self.hidden_dims, self.output_multiplier]
         self.layers = nn.ModuleList(nn.Linear(sizes[i], sizes[i + 1]) for i in range(len(sizes) - 1))
         self.f = nn.ReLU() if nonlinearity is None else nonlinearity
-
-    def forward(self, x: torch.Tensor, context: torch.Tensor) -> NetOutput:
-        context = context.expand(x.shape[:-1] + context.shape[-1:])
-        return self._forward(torch.cat([context, x], dim=-1))
 
     def _forward(self, x: torch.Tensor) -> NetOutput:
         h = x

@@ -11,21 +11,16 @@ copy of the messenger, so one conditioned model may run in many threads at once.
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Any, Mapping
 
-from typing_extensions import Self
-
 from ember.poutine.message import Message
-from ember.poutine.messenger import Messenger
-from ember.poutine.runtime import is_validation_enabled
 from ember.poutine.trace_struct import Trace
-from ember.poutine.util import _created_by_user, _unused_trace_sites, _warn_unused
+from ember.poutine.util import _unused_trace_sites, _warn_unused, _WarnsUnreached
 
 __all__ = ["ConditionMessenger"]
 
 
-class ConditionMessenger(Messenger):
+class ConditionMessenger(_WarnsUnreached):
     """Condition sample sites on the values in ``data``.
 
     :param data: values by site name, or a trace whose node values to use.
@@ -43,22 +38,10 @@ class ConditionMessenger(Messenger):
     def __init__(self, data: Mapping[str, Any] | Trace) -> None:
         super().__init__()
         self.data = data
-        self._warn_unused = _created_by_user()
-        self._reached: set[str] = set()
 
-    def __enter__(self) -> Self:
-        self._reached = set()
-        return super().__enter__()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        super().__exit__(exc_type, exc_value, traceback)
+    def _report_unreached(self) -> None:
         data = self.data
-        if exc_type is None and self._warn_unused and len(self._reached) < len(data) and is_validation_enabled():
+        if len(self._reached) < len(data):
             if isinstance(data, Trace):
                 _warn_unused("condition", "data", _unused_trace_sites(data, self._reached))
             else:

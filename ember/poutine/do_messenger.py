@@ -14,16 +14,14 @@ Beyond Pyro: with validation on, a use that ends normally without reaching some 
 from __future__ import annotations
 
 import numbers
-from types import TracebackType
 from typing import Mapping
 
 import torch
 from typing_extensions import Self
 
 from ember.poutine.message import Message
-from ember.poutine.messenger import Messenger
-from ember.poutine.runtime import apply_stack, is_validation_enabled
-from ember.poutine.util import _created_by_user, _warn_unused
+from ember.poutine.runtime import apply_stack
+from ember.poutine.util import _warn_unused, _WarnsUnreached
 from ember._util import warn_at_caller
 
 __all__ = ["DoMessenger"]
@@ -43,7 +41,7 @@ def _as_tensor(name: str, intervention: object) -> torch.Tensor:
     )
 
 
-class DoMessenger(Messenger):
+class DoMessenger(_WarnsUnreached):
     """Intervene on sample sites, as if their values were hard-coded.
 
     Each site named in ``data`` is split in two: a fresh sample site with the original name,
@@ -79,28 +77,15 @@ class DoMessenger(Messenger):
         self.data = data
         # Sites whose fresh copy this messenger is sending through the stack right now.
         self._splitting: set[str] = set()
-        self._warn_unused = _created_by_user()
-        self._reached: set[str] = set()
 
     def _copy_for_call(self) -> Self:
         clone = super()._copy_for_call()
         clone._splitting = set()
         return clone
 
-    def __enter__(self) -> Self:
-        self._reached = set()
-        return super().__enter__()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        super().__exit__(exc_type, exc_value, traceback)
-        if exc_type is None and self._warn_unused and is_validation_enabled():
-            wanted = {name for name, value in self.data.items() if value is not None}
-            _warn_unused("do", "data", wanted - self._reached)
+    def _report_unreached(self) -> None:
+        wanted = {name for name, value in self.data.items() if value is not None}
+        _warn_unused("do", "data", wanted - self._reached)
 
     @property
     def _intervener_id(self) -> str:

@@ -11,22 +11,18 @@ sample sites of ``trace`` (auxiliary and subsample sites aside) or some names in
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Mapping
 
 import torch
-from typing_extensions import Self
 
 from ember.poutine.message import Message
-from ember.poutine.messenger import Messenger
-from ember.poutine.runtime import is_validation_enabled
 from ember.poutine.trace_struct import Trace
-from ember.poutine.util import _created_by_user, _unused_trace_sites, _warn_unused
+from ember.poutine.util import _unused_trace_sites, _warn_unused, _WarnsUnreached
 
 __all__ = ["ReplayMessenger"]
 
 
-class ReplayMessenger(Messenger):
+class ReplayMessenger(_WarnsUnreached):
     """Replay sample sites from ``trace`` and param sites from ``params``.
 
     :param trace: a trace whose unobserved sample values to reuse.
@@ -51,25 +47,12 @@ class ReplayMessenger(Messenger):
             raise ValueError("must provide trace or params to replay against")
         self.trace = trace
         self.params = params
-        self._warn_unused = _created_by_user()
-        self._reached: set[str] = set()
 
-    def __enter__(self) -> Self:
-        self._reached = set()
-        return super().__enter__()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        super().__exit__(exc_type, exc_value, traceback)
-        if exc_type is None and self._warn_unused and is_validation_enabled():
-            if self.trace is not None and self.trace.nodes:
-                _warn_unused("replay", "a trace", _unused_trace_sites(self.trace, self._reached))
-            if self.params:
-                _warn_unused("replay", "params", set(self.params) - self._reached)
+    def _report_unreached(self) -> None:
+        if self.trace is not None and self.trace.nodes:
+            _warn_unused("replay", "a trace", _unused_trace_sites(self.trace, self._reached))
+        if self.params:
+            _warn_unused("replay", "params", set(self.params) - self._reached)
 
     def _pyro_sample(self, msg: Message) -> None:
         if self.trace is None:

@@ -6,11 +6,15 @@ import importlib
 import os
 import sys
 from collections.abc import Collection, Iterable
+from types import TracebackType
 from typing import Any
+
+from typing_extensions import Self
 
 from ember._util import warn_at_caller
 from ember.poutine import runtime
 from ember.poutine.message import Message
+from ember.poutine.messenger import Messenger
 from ember.poutine.trace_struct import Trace
 
 __all__ = [
@@ -177,3 +181,36 @@ def _warn_unused(handler: str, what: str, unused: Iterable[object]) -> None:
             f"{handler} was given {what} for site names the model never reached: {names}; "
             "check the names (Ember warns where Pyro silently ignores them)"
         )
+
+
+class _WarnsUnreached(Messenger):
+    """A messenger given values by site name that warns about the names a run never reached.
+
+    Each use (one ``with`` block, or one call of a wrapped function on its own copy) starts
+    with no name reached; a subclass adds to ``_reached`` as its sites come by. A use that
+    ends normally, with validation on, calls :meth:`_report_unreached`, unless Ember's own
+    code (not the user's) created the messenger.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._warn_unused = _created_by_user()
+        self._reached: set[str] = set()
+
+    def __enter__(self) -> Self:
+        self._reached = set()
+        return super().__enter__()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        super().__exit__(exc_type, exc_value, traceback)
+        if exc_type is None and self._warn_unused and is_validation_enabled():
+            self._report_unreached()
+
+    def _report_unreached(self) -> None:
+        """Warn (with :func:`_warn_unused`) about the given names not in ``_reached``."""
+        raise NotImplementedError

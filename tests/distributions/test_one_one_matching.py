@@ -12,6 +12,11 @@ import torch
 
 import ember.distributions as dist
 from ember.distributions.one_one_matching import maximum_weight_matching
+from tests.distributions._matching_checks import (
+    assert_enumeration_matches_pyro,
+    assert_mode_is_the_most_likely,
+    assert_samples_pass_a_chi_square_test,
+)
 
 pyro_dist: Any = importlib.import_module("pyro.distributions")
 
@@ -20,11 +25,7 @@ pyro_dist: Any = importlib.import_module("pyro.distributions")
 def test_log_prob_and_enumeration_match_pyro(size: int) -> None:
     logits = torch.randn(size, size)
     ours, theirs = dist.OneOneMatching(logits), pyro_dist.OneOneMatching(logits)
-    support = ours.enumerate_support()
-    assert torch.equal(support, theirs.enumerate_support())
-    assert len(support) == math.factorial(size)
-    assert torch.allclose(ours.log_prob(support), theirs.log_prob(support), atol=1e-5)
-    assert abs(float(ours.log_prob(support).logsumexp(0))) < 1e-5
+    assert_enumeration_matches_pyro(ours, theirs, math.factorial(size))
 
 
 @pytest.mark.parametrize("size", [3, 5])
@@ -39,22 +40,13 @@ def test_bethe_partition_function_matches_pyro(size: int) -> None:
 
 def test_mode_is_the_most_likely_matching() -> None:
     for _ in range(5):
-        logits = torch.randn(5, 5)
-        d = dist.OneOneMatching(logits)
-        support = d.enumerate_support()
-        assert torch.equal(d.mode(), support[d.log_prob(support).argmax()])
+        assert_mode_is_the_most_likely(dist.OneOneMatching(torch.randn(5, 5)))
     assert torch.equal(maximum_weight_matching(torch.eye(3)), torch.arange(3))
 
 
 def test_samples_pass_a_chi_square_test() -> None:
     torch.manual_seed(0)
-    d = dist.OneOneMatching(torch.randn(3, 3))
-    support = d.enumerate_support()
-    x = d.sample((3000,))
-    counts = (x[:, None] == support[None]).all(-1).sum(0).double()
-    expected = d.log_prob(support).exp().double() * 3000
-    assert float(((counts - expected) ** 2 / expected).sum()) < 20.5  # chi2(5) at 99.9%
-    assert d.support.check(x)
+    assert_samples_pass_a_chi_square_test(dist.OneOneMatching(torch.randn(3, 3)))
 
 
 def test_support_check_warns_with_the_reason() -> None:

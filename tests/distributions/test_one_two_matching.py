@@ -10,6 +10,11 @@ import pytest
 import torch
 
 import ember.distributions as dist
+from tests.distributions._matching_checks import (
+    assert_enumeration_matches_pyro,
+    assert_mode_is_the_most_likely,
+    assert_samples_pass_a_chi_square_test,
+)
 
 pyro_dist: Any = importlib.import_module("pyro.distributions")
 
@@ -18,11 +23,7 @@ pyro_dist: Any = importlib.import_module("pyro.distributions")
 def test_log_prob_and_enumeration_match_pyro(destins: int) -> None:
     logits = torch.randn(2 * destins, destins)
     ours, theirs = dist.OneTwoMatching(logits), pyro_dist.OneTwoMatching(logits)
-    support = ours.enumerate_support()
-    assert torch.equal(support, theirs.enumerate_support())
-    assert len(support) == math.factorial(2 * destins) // 2**destins
-    assert torch.allclose(ours.log_prob(support), theirs.log_prob(support), atol=1e-5)
-    assert abs(float(ours.log_prob(support).logsumexp(0))) < 1e-5
+    assert_enumeration_matches_pyro(ours, theirs, math.factorial(2 * destins) // 2**destins)
 
 
 def test_bethe_partition_function_matches_pyro() -> None:
@@ -34,20 +35,12 @@ def test_bethe_partition_function_matches_pyro() -> None:
 
 def test_mode_is_the_most_likely_matching() -> None:
     for _ in range(5):
-        d = dist.OneTwoMatching(torch.randn(6, 3))
-        support = d.enumerate_support()
-        assert torch.equal(d.mode(), support[d.log_prob(support).argmax()])
+        assert_mode_is_the_most_likely(dist.OneTwoMatching(torch.randn(6, 3)))
 
 
 def test_samples_pass_a_chi_square_test() -> None:
     torch.manual_seed(0)
-    d = dist.OneTwoMatching(torch.randn(4, 2))
-    support = d.enumerate_support()
-    x = d.sample((3000,))
-    counts = (x[:, None] == support[None]).all(-1).sum(0).double()
-    expected = d.log_prob(support).exp().double() * 3000
-    assert float(((counts - expected) ** 2 / expected).sum()) < 20.5  # chi2(5) at 99.9%
-    assert d.support.check(x)
+    assert_samples_pass_a_chi_square_test(dist.OneTwoMatching(torch.randn(4, 2)))
 
 
 def test_bad_arguments() -> None:

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from ember.distributions import constraints
-from ember.distributions.conditional import ConditionalTransformModule
 from ember.distributions.torch_transform import TransformModule
+from ember.distributions.transforms._conditional_autoregressive import _ConditionalAutoregressive
 from ember.distributions.transforms.utils import _cache_matches, _check_last_dim, clamp_preserve_gradients, _ContextBound, _input_dim
 
 __all__ = [
@@ -109,7 +109,7 @@ class AffineAutoregressive(TransformModule):
         return self._cached_log_scale.sum(-1)
 
 
-class ConditionalAffineAutoregressive(ConditionalTransformModule):
+class ConditionalAffineAutoregressive(_ConditionalAutoregressive):
     """An :class:`AffineAutoregressive` whose network also reads a context.
 
     :param autoregressive_nn: a network ``f(x, context=c)`` returning ``(mu, log_sigma)``,
@@ -117,14 +117,9 @@ class ConditionalAffineAutoregressive(ConditionalTransformModule):
     :param kwargs: the other arguments of :class:`AffineAutoregressive`.
     """
 
-    domain = constraints.real_vector
-    codomain = constraints.real_vector
-    bijective = True
-
     def __init__(self, autoregressive_nn: torch.nn.Module, **kwargs: Any) -> None:
-        super().__init__()
-        self.nn = autoregressive_nn
-        self.kwargs = kwargs
+        # Its own __init__ so that a call's TypeError names this class, as Pyro's does.
+        super().__init__(autoregressive_nn, **kwargs)
 
     def condition(self, context: torch.Tensor) -> AffineAutoregressive:
         """The :class:`AffineAutoregressive` for ``context``."""

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from ember.distributions import constraints
-from ember.distributions.conditional import ConditionalTransformModule
 from ember.distributions.torch_transform import TransformModule
+from ember.distributions.transforms._conditional_autoregressive import _ConditionalAutoregressive
 from ember.distributions.transforms.block_autoregressive import _activation
 from ember.distributions.transforms.utils import _cache_matches, _check_last_dim, _ContextBound, _input_dim
 
@@ -81,21 +81,16 @@ class NeuralAutoregressive(TransformModule):
         return (log_dy_dd + log_dd_dx).sum(-1)
 
 
-class ConditionalNeuralAutoregressive(ConditionalTransformModule):
+class ConditionalNeuralAutoregressive(_ConditionalAutoregressive):
     """A :class:`NeuralAutoregressive` whose network also reads a context.
 
     :param autoregressive_nn: a network ``f(x, context=c)`` returning ``(A, W, b)``.
     :param kwargs: the other arguments of :class:`NeuralAutoregressive`.
     """
 
-    domain = constraints.real_vector
-    codomain = constraints.real_vector
-    bijective = True
-
     def __init__(self, autoregressive_nn: torch.nn.Module, **kwargs: Any) -> None:
-        super().__init__()
-        self.nn = autoregressive_nn
-        self.kwargs = kwargs
+        # Its own __init__ so that a call's TypeError names this class, as Pyro's does.
+        super().__init__(autoregressive_nn, **kwargs)
 
     def condition(self, context: torch.Tensor) -> NeuralAutoregressive:
         """The :class:`NeuralAutoregressive` for ``context``."""

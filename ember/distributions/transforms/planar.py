@@ -10,19 +10,17 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.distributions.transforms import Transform
 
-from ember.distributions import constraints
-from ember.distributions.conditional import ConditionalTransformModule
 from ember.distributions.torch_transform import TransformModule
-from ember.distributions.transforms.utils import _cache_matches, _check_last_dim
+from ember.distributions.transforms._cached_flow import _ConditionalCachedFlow, _ConditionedCachedFlow, _FlowParams
+from ember.distributions.transforms.utils import _check_last_dim
 
 __all__ = ["ConditionalPlanar", "ConditionedPlanar", "Planar", "conditional_planar", "planar"]
 
-PlanarParams = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+PlanarParams = _FlowParams
 
 
-class ConditionedPlanar(Transform):
+class ConditionedPlanar(_ConditionedCachedFlow):
     """A planar flow with given parameters ``(bias, u, w)``; ``u`` is adjusted to keep it invertible.
 
     The inverse has no closed form: only values this transform produced (cached) can be inverted.
@@ -30,14 +28,9 @@ class ConditionedPlanar(Transform):
     :param params: ``(bias, u, w)`` or a function returning them.
     """
 
-    domain = constraints.real_vector
-    codomain = constraints.real_vector
-    bijective = True
-
     def __init__(self, params: PlanarParams | Callable[[], PlanarParams]) -> None:
-        super().__init__(cache_size=1)
-        self._params = params
-        self._cached_logDetJ: torch.Tensor | None = None
+        # Its own __init__ so that a call's TypeError names this class, as Pyro's does.
+        super().__init__(params)
 
     def u_hat(self, u: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """Adjust ``u`` so that ``w . u_hat >= -1``, the condition for invertibility."""
@@ -46,22 +39,13 @@ class ConditionedPlanar(Transform):
         return u + (alpha_prime - alpha) * w / w.pow(2).sum(-1, keepdim=True)
 
     def _call(self, x: torch.Tensor) -> torch.Tensor:
-        bias, u, w = self._params() if callable(self._params) else self._params
+        bias, u, w = self._current_params()
         _check_last_dim(self, x, w.size(-1))
         activation = torch.tanh((w * x).sum(-1, keepdim=True) + bias)
         u_hat = self.u_hat(u, w)
         psi = (1.0 - activation.pow(2)) * w
         self._cached_logDetJ = torch.log(torch.abs(1 + (psi * u_hat).sum(-1)))
         return x + u_hat * activation
-
-    def _inverse(self, y: torch.Tensor) -> torch.Tensor:
-        raise KeyError(f"{type(self).__name__} object expected to find key in intermediates cache but didn't")
-
-    def log_abs_det_jacobian(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if not _cache_matches(self, x, y):
-            self(x)
-        assert self._cached_logDetJ is not None
-        return self._cached_logDetJ
 
 
 class Planar(ConditionedPlanar, TransformModule):
@@ -73,10 +57,6 @@ class Planar(ConditionedPlanar, TransformModule):
     >>> flow(torch.zeros(3, 2)).shape
     torch.Size([3, 2])
     """
-
-    domain = constraints.real_vector
-    codomain = constraints.real_vector
-    bijective = True
 
     def __init__(self, input_dim: int) -> None:
         super().__init__(self._planar_params)
@@ -98,23 +78,15 @@ class Planar(ConditionedPlanar, TransformModule):
             self.bias.zero_()
 
 
-class ConditionalPlanar(ConditionalTransformModule):
+class ConditionalPlanar(_ConditionalCachedFlow):
     """A planar flow whose ``(bias, u, w)`` a network computes from a context.
 
     :param nn: a network of the context returning ``(bias, u, w)``.
     """
 
-    domain = constraints.real_vector
-    codomain = constraints.real_vector
-    bijective = True
-
     def __init__(self, nn: Callable[..., Any]) -> None:
-        super().__init__()
-        self.nn = nn
-
-    def _params(self, context: torch.Tensor) -> PlanarParams:
-        bias, u, w = self.nn(context)
-        return bias, u, w
+        # Its own __init__ so that a call's TypeError names this class, as Pyro's does.
+        super().__init__(nn)
 
     def condition(self, context: torch.Tensor) -> ConditionedPlanar:
         """The :class:`ConditionedPlanar` for ``context``."""

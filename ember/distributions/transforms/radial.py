@@ -10,19 +10,17 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.distributions.transforms import Transform
 
-from ember.distributions import constraints
-from ember.distributions.conditional import ConditionalTransformModule
 from ember.distributions.torch_transform import TransformModule
-from ember.distributions.transforms.utils import _cache_matches, _check_last_dim
+from ember.distributions.transforms._cached_flow import _ConditionalCachedFlow, _ConditionedCachedFlow, _FlowParams
+from ember.distributions.transforms.utils import _check_last_dim
 
 __all__ = ["ConditionalRadial", "ConditionedRadial", "Radial", "conditional_radial", "radial"]
 
-RadialParams = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+RadialParams = _FlowParams
 
 
-class ConditionedRadial(Transform):
+class ConditionedRadial(_ConditionedCachedFlow):
     """``y = x + beta h(alpha, r) (x - x0)`` with ``r = |x - x0|`` and ``h = 1 / (alpha + r)``.
 
     ``alpha = softplus(alpha')`` and ``beta = -alpha + softplus(beta')`` keep it invertible;
@@ -31,17 +29,12 @@ class ConditionedRadial(Transform):
     :param params: ``(x0, alpha', beta')`` or a function returning them.
     """
 
-    domain = constraints.real_vector
-    codomain = constraints.real_vector
-    bijective = True
-
     def __init__(self, params: RadialParams | Callable[[], RadialParams]) -> None:
-        super().__init__(cache_size=1)
-        self._params = params
-        self._cached_logDetJ: torch.Tensor | None = None
+        # Its own __init__ so that a call's TypeError names this class, as Pyro's does.
+        super().__init__(params)
 
     def _call(self, x: torch.Tensor) -> torch.Tensor:
-        x0, alpha_prime, beta_prime = self._params() if callable(self._params) else self._params
+        x0, alpha_prime, beta_prime = self._current_params()
         _check_last_dim(self, x, x0.size(-1))
         alpha = F.softplus(alpha_prime)
         beta = -alpha + F.softplus(beta_prime)
@@ -54,15 +47,6 @@ class ConditionedRadial(Transform):
         y: torch.Tensor = x + beta_h * diff
         return y
 
-    def _inverse(self, y: torch.Tensor) -> torch.Tensor:
-        raise KeyError(f"{type(self).__name__} object expected to find key in intermediates cache but didn't")
-
-    def log_abs_det_jacobian(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if not _cache_matches(self, x, y):
-            self(x)
-        assert self._cached_logDetJ is not None
-        return self._cached_logDetJ
-
 
 class Radial(ConditionedRadial, TransformModule):
     """A radial flow with learnable ``x0``, ``alpha_prime`` and ``beta_prime``.
@@ -72,10 +56,6 @@ class Radial(ConditionedRadial, TransformModule):
     >>> Radial(2)(torch.zeros(3, 2)).shape
     torch.Size([3, 2])
     """
-
-    domain = constraints.real_vector
-    codomain = constraints.real_vector
-    bijective = True
 
     def __init__(self, input_dim: int) -> None:
         super().__init__(self._radial_params)
@@ -97,23 +77,15 @@ class Radial(ConditionedRadial, TransformModule):
             self.x0.uniform_(-bound, bound)
 
 
-class ConditionalRadial(ConditionalTransformModule):
+class ConditionalRadial(_ConditionalCachedFlow):
     """A radial flow whose ``(x0, alpha', beta')`` a network computes from a context.
 
     :param nn: a network of the context returning ``(x0, alpha', beta')``.
     """
 
-    domain = constraints.real_vector
-    codomain = constraints.real_vector
-    bijective = True
-
     def __init__(self, nn: Callable[..., Any]) -> None:
-        super().__init__()
-        self.nn = nn
-
-    def _params(self, context: torch.Tensor) -> RadialParams:
-        x0, alpha_prime, beta_prime = self.nn(context)
-        return x0, alpha_prime, beta_prime
+        # Its own __init__ so that a call's TypeError names this class, as Pyro's does.
+        super().__init__(nn)
 
     def condition(self, context: torch.Tensor) -> ConditionedRadial:
         """The :class:`ConditionedRadial` for ``context``."""

@@ -77,100 +77,24 @@ def _fastest_threads(kernel: ChainKernel) -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def run_flat(
-    kernel: ChainKernel,
-    warmup_steps: int,
-    num_samples: int,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    hook: Hook | None,
-    progress: ProgressBar | None,
-    chain_label: int | None,
-    report: Callable[[int, bool, dict[str, str]], None] | None = None,
-    sink: Callable[[torch.Tensor], None] | None = None,
-) -> ChainResult:
-    """Run a flat kernel (all its chains at once) and collect its draws (or hand each to
-    ``sink`` and keep none)."""
-    kernel.setup(warmup_steps, *args, **kwargs)
-    with _fastest_threads(kernel):
-        return _run_flat_loop(kernel, warmup_steps, num_samples, hook, progress, chain_label, report, sink)
+Report = Callable[[int, bool, dict[str, str]], None]
 
 
-def _run_flat_loop(
-    kernel: ChainKernel,
-    warmup_steps: int,
-    num_samples: int,
-    hook: Hook | None,
-    progress: ProgressBar | None,
-    chain_label: int | None,
-    report: Callable[[int, bool, dict[str, str]], None] | None,
-    sink: Callable[[torch.Tensor], None] | None,
-) -> ChainResult:
-    layout = kernel._layout
-    C = kernel._num_chains
-    draws = torch.empty(0 if sink else num_samples, C, layout.size, dtype=kernel._pe.dtype)
-    total = warmup_steps + num_samples
-    for i in range(total):
-        warm = i < warmup_steps
-        z = kernel._sample_flat()
-        if not warm:
-            if sink is None:
-                draws[i - warmup_steps] = z
-            else:
-                sink(z)
-        if hook is not None:
-            params = layout.unpack(z if C > 1 else z[0])
-            hook(kernel, params, _stage(warm, chain_label), i if warm else i - warmup_steps)
-        if progress is not None and not progress.disable:
-            if i == warmup_steps:
-                for pos in range(len(progress.progress_bars)):
-                    progress.set_description(_stage(False, chain_label if C == 1 else pos + 1), pos=pos)
-            for pos in range(len(progress.progress_bars)):
-                progress.set_postfix(kernel.logging(), pos=pos, refresh=False)
-                progress.update(pos=pos)
-        if report is not None and (i % 20 == 0 or i == total - 1):
-            report(i, warm, kernel.logging())
-    result = ChainResult(layout, draws.transpose(0, 1).contiguous(), _split_diagnostics(kernel.diagnostics(), C))
-    result.stats = _stack_stats(kernel._draw_stats, C)
-    result.transforms = dict(kernel.transforms or {})
-    kernel.cleanup()
-    return result
+@dataclass
+class _Run:
+    """One run's lengths and callbacks, shared by the flat and the generic loop."""
 
+    warmup_steps: int
+    num_samples: int
+    hook: Hook | None
+    progress: ProgressBar | None
+    chain_label: int | None
+    report: Report | None
+    sink: Callable[[torch.Tensor], None] | None
 
-def run_generic(
-    kernel: MCMCKernel,
-    warmup_steps: int,
-    num_samples: int,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    hook: Hook | None,
-    progress: ProgressBar | None,
-    chain_label: int | None,
-    sink: Callable[[torch.Tensor], None] | None = None,
-) -> ChainResult:
-    """Run any :class:`MCMCKernel` through its public ``sample`` (dicts of tensors)."""
-    kernel.setup(warmup_steps, *args, **kwargs)
-    params = kernel.initial_params or {}
-    layout = Layout({k: torch.Size(v.shape) for k, v in params.items()})
-    rows = []
-    for i in range(warmup_steps + num_samples):
-        warm = i < warmup_steps
-        params = kernel.sample(params)
-        if not warm:
-            row = layout.pack(params) if layout.names else torch.zeros(0)
-            if sink is None:
-                rows.append(row)
-            else:
-                sink(row[None])
-        if hook is not None:
-            hook(kernel, params, _stage(warm, chain_label), i if warm else i - warmup_steps)
-        if progress is not None and not progress.disable:
-            progress.set_postfix(kernel.logging(), refresh=False)
-            progress.update()
-    draws = torch.stack(rows)[None] if rows else torch.zeros(1, 0, layout.size)
-    result = ChainResult(layout, draws, [kernel.diagnostics()], [{}], dict(getattr(kernel, "transforms", None) or {}))
-    kernel.cleanup()
-    return result
+    def call_hook(self, kernel: MCMCKernel, params: dict[str, torch.Tensor], i: int, warm: bool) -> None:
+        if self.hook is not None:
+            self.hook(kernel, params, _stage(warm, self.chain_label), i if warm else i - self.warmup_steps)
 
 
 def run_one(
@@ -182,13 +106,76 @@ def run_one(
     hook: Hook | None,
     progress: ProgressBar | None,
     chain_label: int | None,
-    report: Callable[[int, bool, dict[str, str]], None] | None = None,
+    report: Report | None = None,
     sink: Callable[[torch.Tensor], None] | None = None,
 ) -> ChainResult:
-    """Run ``kernel`` with whichever loop fits it."""
+    """Set up ``kernel`` and run it with whichever loop fits it.
+
+    A flat kernel runs all its chains at once; any other :class:`MCMCKernel` runs through its
+    public ``sample`` (dicts of tensors) and reports no progress to ``report``. With ``sink``
+    each draw is handed to it and none is kept.
+    """
+    run = _Run(warmup_steps, num_samples, hook, progress, chain_label, report, sink)
+    kernel.setup(warmup_steps, *args, **kwargs)
     if isinstance(kernel, ChainKernel):
-        return run_flat(kernel, warmup_steps, num_samples, args, kwargs, hook, progress, chain_label, report, sink)
-    return run_generic(kernel, warmup_steps, num_samples, args, kwargs, hook, progress, chain_label, sink)
+        with _fastest_threads(kernel):
+            return _run_flat_loop(kernel, run)
+    return _run_generic_loop(kernel, run)
+
+
+def _run_flat_loop(kernel: ChainKernel, run: _Run) -> ChainResult:
+    layout = kernel._layout
+    C = kernel._num_chains
+    warmup_steps, progress, sink = run.warmup_steps, run.progress, run.sink
+    draws = torch.empty(0 if sink else run.num_samples, C, layout.size, dtype=kernel._pe.dtype)
+    total = warmup_steps + run.num_samples
+    for i in range(total):
+        warm = i < warmup_steps
+        z = kernel._sample_flat()
+        if not warm:
+            if sink is None:
+                draws[i - warmup_steps] = z
+            else:
+                sink(z)
+        if run.hook is not None:
+            run.call_hook(kernel, layout.unpack(z if C > 1 else z[0]), i, warm)
+        if progress is not None and not progress.disable:
+            if i == warmup_steps:
+                for pos in range(len(progress.progress_bars)):
+                    progress.set_description(_stage(False, run.chain_label if C == 1 else pos + 1), pos=pos)
+            for pos in range(len(progress.progress_bars)):
+                progress.set_postfix(kernel.logging(), pos=pos, refresh=False)
+                progress.update(pos=pos)
+        if run.report is not None and (i % 20 == 0 or i == total - 1):
+            run.report(i, warm, kernel.logging())
+    result = ChainResult(layout, draws.transpose(0, 1).contiguous(), _split_diagnostics(kernel.diagnostics(), C))
+    result.stats = _stack_stats(kernel._draw_stats, C)
+    result.transforms = dict(kernel.transforms or {})
+    kernel.cleanup()
+    return result
+
+
+def _run_generic_loop(kernel: MCMCKernel, run: _Run) -> ChainResult:
+    params = kernel.initial_params or {}
+    layout = Layout({k: torch.Size(v.shape) for k, v in params.items()})
+    rows = []
+    for i in range(run.warmup_steps + run.num_samples):
+        warm = i < run.warmup_steps
+        params = kernel.sample(params)
+        if not warm:
+            row = layout.pack(params) if layout.names else torch.zeros(0)
+            if run.sink is None:
+                rows.append(row)
+            else:
+                run.sink(row[None])
+        run.call_hook(kernel, params, i, warm)
+        if run.progress is not None and not run.progress.disable:
+            run.progress.set_postfix(kernel.logging(), refresh=False)
+            run.progress.update()
+    draws = torch.stack(rows)[None] if rows else torch.zeros(1, 0, layout.size)
+    result = ChainResult(layout, draws, [kernel.diagnostics()], [{}], dict(getattr(kernel, "transforms", None) or {}))
+    kernel.cleanup()
+    return result
 
 
 def _worker(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+import pytest
 import torch
 
 # pyro-ppl is an unannotated test oracle.
@@ -94,3 +95,18 @@ def assert_cached_inverse_is_identity(transform: Any, x: torch.Tensor) -> None:
     """With a one-slot cache, ``t.inv(t(x))`` returns ``x`` itself (how flows without inverse score samples)."""
     y = transform(x)
     assert transform.inv(y) is x
+
+
+def assert_matches_pyro_and_only_cached_values_invert(ours: Any, theirs: Any, x: torch.Tensor) -> None:
+    """Parity and declarations as pyro-ppl's flow without an inverse; a value not cached raises KeyError."""
+    assert_pyro_parity(ours, theirs, x, invertible=False)
+    assert_same_declarations(ours, theirs)
+    assert_cached_inverse_is_identity(ours, x)
+    with pytest.raises(KeyError, match=f"{type(ours).__name__} object expected to find key in intermediates cache"):
+        ours.inv(torch.randn_like(x))
+
+
+def assert_conditioned_matches_pyro(ours: Any, theirs: Any, context: torch.Tensor, x: torch.Tensor) -> None:
+    """With pyro-ppl's network weights, ``condition(context)`` is pyro-ppl's flow (inverse not compared)."""
+    ours.load_state_dict(theirs.state_dict())
+    assert_pyro_parity(ours.condition(context), theirs.condition(context), x, invertible=False)
