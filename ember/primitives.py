@@ -19,13 +19,14 @@ from ember.distributions.unit import Unit
 from ember.distributions.util import enable_validation as _enable_distribution_validation
 from ember.distributions.util import is_validation_enabled as _distribution_validation_enabled
 from ember.params.param_store import ParamStoreDict, param_with_module_name
+from ember.poutine._handler_state import _STACK
 from ember.poutine import runtime
 from ember.poutine.handlers import lift, mask
 from ember.poutine.message import InferDict, new_message
 from ember.poutine.plate_messenger import PlateMessenger
 from ember.poutine.subsample_messenger import SubsampleMessenger
 from ember.distributions.torch_distribution import TorchDistributionMixin
-from ember.poutine.runtime import _PYRO_PARAM_STORE, _STACK, apply_stack, effectful, not_a_distribution
+from ember.poutine.runtime import _PYRO_PARAM_STORE, apply_stack, effectful, not_a_distribution
 from ember._util import warn_at_caller
 
 __all__ = [

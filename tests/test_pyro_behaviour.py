@@ -74,7 +74,7 @@ def test_non_callable_fn_goes_through_the_stack_like_pyro() -> None:
     with pytest.raises(TypeError, match="sample site 'y' expects a distribution"):
         with poutine.trace():
             ember.sample("y", ("normal", 1.5))  # type: ignore[arg-type]  # no handler computes it
-    assert poutine.runtime._STACK.get() == ()
+    assert poutine.runtime.get_stack() == ()
 
 
 def _regression(backend: Any) -> tuple[Callable[..., None], Any]:

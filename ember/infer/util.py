@@ -1,4 +1,7 @@
-"""Helpers shared by the ELBOs: validation, model/guide checks, and plate-aware sums.
+"""Helpers shared by the ELBOs: validation switches, plate-aware sums, and tensor utilities.
+
+The model/guide and site checks live in ``ember.infer._checks`` and DiCE in
+``ember.infer._dice``; both are public here, at Pyro's ``pyro.infer.util`` names.
 
 The validation flag for inference lives in :mod:`ember.poutine.runtime` with the others;
 :func:`enable_validation` here switches only that one (``ember.enable_validation`` switches all).
@@ -10,19 +13,24 @@ import dataclasses
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from itertools import zip_longest
 from typing import Any, Self
 
 import torch
 
 from ember.distributions.util import is_identically_zero
-from ember.infer._checks import check_traceenum_requirements, check_traces_match
+from ember.infer._checks import (
+    check_fully_reparametrized,
+    check_if_enumerated,
+    check_model_guide_match,
+    check_site_shape,
+    check_traceenum_requirements,
+    check_traces_match,
+)
 from ember.infer._dice import LAST_CACHE_SIZE, Dice, compute_site_dice_factor
 from ember.poutine import runtime
 from ember.poutine.message import CondIndepStackFrame, Message
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import site_is_subsample
-from ember._util import warn_at_caller
 
 __all__ = [
     "CloneMixin",
@@ -177,182 +185,6 @@ class MultiFrameTensor(dict[frozenset[CondIndepStackFrame], torch.Tensor]):
     def __repr__(self) -> str:
         inner = ",\n\t".join(f"({set(frames)}, ...)" for frames in self)
         return f"{type(self).__name__}({inner})"
-
-
-def _sample_names(trace: Trace, *, subsample: bool, observed: bool = True) -> set[str]:
-    return {
-        name
-        for name, site in trace.nodes.items()
-        if site["type"] == "sample"
-        and (observed or not site["is_observed"])
-        and site_is_subsample(site) == subsample
-    }
-
-
-def check_model_guide_match(model_trace: Trace, guide_trace: Trace, max_plate_nesting: float = math.inf) -> None:
-    """Check that a guide fits its model: same latent sites, shapes and plates.
-
-    Warns about latent sites in only one of the two, auxiliary guide sites that the model
-    samples, and guide plates missing from the model. Raises ``ValueError`` where the
-    model and guide disagree on a site's event dim or shape (dims left of
-    ``max_plate_nesting`` may broadcast), or where a guide factor does not say whether it
-    is reparameterized, and ``NotImplementedError`` for model-side sequential enumeration.
-
-    :param model_trace: the model's trace, replayed against the guide's.
-    :param guide_trace: the guide's trace.
-    :param max_plate_nesting: how many rightmost batch dims are plate dims.
-    """
-    guide_vars = _sample_names(guide_trace, subsample=False)
-    aux_vars = {
-        name
-        for name, site in guide_trace.nodes.items()
-        if site["type"] == "sample" and site["infer"].get("is_auxiliary")
-    }
-    model_vars = _sample_names(model_trace, subsample=False, observed=False)
-    enum_vars = {
-        name
-        for name in model_vars - guide_vars
-        if model_trace.nodes[name]["infer"].get("_enumerate_dim") is not None
-    }
-    if aux_vars & model_vars:
-        warn_at_caller(f"Found auxiliary vars in the model: {aux_vars & model_vars}")
-    if not guide_vars <= model_vars | aux_vars:
-        warn_at_caller(
-            "Found non-auxiliary vars in guide but not model, consider marking these "
-            f"infer={{'is_auxiliary': True}}:\n{guide_vars - aux_vars - model_vars}"
-        )
-    if not model_vars <= guide_vars | enum_vars:
-        bad_sites = model_vars - guide_vars - enum_vars
-        for name in bad_sites:
-            if model_trace.nodes[name]["infer"].get("enumerate") == "sequential":
-                raise NotImplementedError(
-                    f"At site {name!r}, model-side sequential enumeration is not implemented. "
-                    "Try parallel enumeration or guide-side enumeration."
-                )
-        warn_at_caller(f"Found vars in model but not guide: {bad_sites}")
-
-    for name in model_vars & guide_vars:
-        _check_shapes_agree(name, model_trace.nodes[name], guide_trace.nodes[name], max_plate_nesting)
-
-    model_plates = _sample_names(model_trace, subsample=True, observed=False)
-    guide_plates = _sample_names(guide_trace, subsample=True)
-    if not guide_plates <= model_plates:
-        warn_at_caller(f"Found plate statements in guide but not model: {guide_plates - model_plates}")
-
-    for name, site in guide_trace.nodes.items():
-        if site["type"] != "sample" or not site["infer"].get("is_auxiliary"):
-            continue
-        fn = site["fn"]
-        if type(fn).__name__ == "Unit" and "has_rsample" not in fn.__dict__:
-            raise ValueError(
-                f'At guide site pyro.factor("{name}",...), missing specification of has_rsample. '
-                "Please either set has_rsample=True if the factor statement arises from "
-                "reparametrized sampling or has_rsample=False otherwise."
-            )
-
-
-def _check_shapes_agree(name: str, model_site: Message, guide_site: Message, max_plate_nesting: float) -> None:
-    model_fn: Any = model_site["fn"]
-    guide_fn: Any = guide_site["fn"]
-    if hasattr(model_fn, "event_dim") and hasattr(guide_fn, "event_dim"):
-        if model_fn.event_dim != guide_fn.event_dim:
-            raise ValueError(
-                f"Model and guide event_dims disagree at site '{name}': "
-                f"{model_fn.event_dim} vs {guide_fn.event_dim}"
-            )
-    if not (hasattr(model_fn, "shape") and hasattr(guide_fn, "shape")):
-        return
-    model_shape = model_fn.shape(*model_site["args"], **model_site["kwargs"])
-    guide_shape = guide_fn.shape(*guide_site["args"], **guide_site["kwargs"])
-    if model_shape == guide_shape:
-        return
-    # Dims left of the plate dims may broadcast (e.g. enumeration dims).
-    if len(model_shape) > max_plate_nesting:
-        model_shape = model_shape[len(model_shape) - int(max_plate_nesting) - model_fn.event_dim :]
-    if len(guide_shape) > max_plate_nesting:
-        guide_shape = guide_shape[len(guide_shape) - int(max_plate_nesting) - guide_fn.event_dim :]
-    if model_shape == guide_shape:
-        return
-    for model_size, guide_size in zip_longest(reversed(model_shape), reversed(guide_shape), fillvalue=1):
-        if model_size != guide_size:
-            raise ValueError(f"Model and guide shapes disagree at site '{name}': {model_shape} vs {guide_shape}")
-
-
-def check_site_shape(site: Message, max_plate_nesting: float) -> None:
-    """Check that ``site["log_prob"]`` has the shape its enclosing plates imply.
-
-    :raises ValueError: on a plate dim collision, more plates than ``max_plate_nesting``,
-        a log density whose plate dims are wrong, or an enumeration dim conflict.
-    """
-    name = site["name"]
-    actual_shape = list(site["log_prob"].shape)
-    expected: list[int | None] = []
-    for f in site["cond_indep_stack"]:
-        if f.dim is None:
-            continue
-        assert f.dim < 0
-        if len(expected) < -f.dim:
-            padding: list[int | None] = [None] * (-f.dim - len(expected))
-            expected = padding + expected
-        if expected[f.dim] is not None:
-            raise ValueError(
-                f'at site "{name}" within plate("{f.name}", dim={f.dim}), dim collision\n'
-                "  Try setting dim arg in other plates."
-            )
-        expected[f.dim] = f.size
-    expected_shape = [-1 if size is None else size for size in expected]
-
-    if len(expected_shape) > max_plate_nesting:
-        raise ValueError(
-            f'at site "{name}", plate stack overflow\n'
-            f"  Try increasing max_plate_nesting to at least {len(expected_shape)}"
-        )
-    if max_plate_nesting < len(actual_shape):
-        actual_shape = actual_shape[len(actual_shape) - int(max_plate_nesting) :]
-    for actual_size, expected_size in zip_longest(reversed(actual_shape), reversed(expected_shape), fillvalue=1):
-        if expected_size != -1 and expected_size != actual_size:
-            raise ValueError(
-                f'at site "{name}", invalid log_prob shape\n'
-                f"  Expected {expected_shape}, actual {actual_shape}\n"
-                "  Try one of the following fixes:\n"
-                "  - enclose the batched tensor in a with pyro.plate(...): context\n"
-                "  - .to_event(...) the distribution being sampled\n"
-                "  - .permute() data dimensions"
-            )
-
-    enum_dim = site["infer"].get("_enumerate_dim")
-    if enum_dim is not None:
-        fn: Any = site["fn"]
-        batch_shape = fn.batch_shape
-        if len(batch_shape) >= -enum_dim and batch_shape[enum_dim] != 1:
-            raise ValueError(
-                f'Enumeration dim conflict at site "{name}"\n  Try increasing pyro.markov history size'
-            )
-
-
-def check_if_enumerated(guide_trace: Trace) -> None:
-    """Warn when the guide has sites configured for enumeration (only TraceEnum_ELBO enumerates).
-
-    The text repeats Pyro's, including its join separator.
-    """
-    enumerated = [
-        name
-        for name, site in guide_trace.nodes.items()
-        if site["type"] == "sample" and site["infer"].get("enumerate")
-    ]
-    if enumerated:
-        warn_at_caller(
-            "Found sample sites configured for enumeration:, ".join(enumerated)
-            + "\nIf you want to enumerate sites, you need to use TraceEnum_ELBO instead."
-        )
-
-
-def check_fully_reparametrized(guide_site: Message) -> None:
-    """Raise ``NotImplementedError`` unless ``guide_site`` is sampled by reparameterization."""
-    _, score_function, entropy_term = guide_site["score_parts"]
-    fn: Any = guide_site["fn"]
-    if not (fn.has_rsample and not is_identically_zero(entropy_term) and is_identically_zero(score_function)):
-        raise NotImplementedError("All distributions in the guide must be fully reparameterized.")
 
 
 def plate_log_prob_sum(trace: Trace, plate_symbol: str) -> torch.Tensor:

@@ -12,7 +12,7 @@ from typing import Any, Callable, cast
 import torch
 from torch.distributions import constraints, transform_to
 
-from ember.params.param_store import _LeafRef
+from ember.params._leaf_ref import _LeafRef
 from ember.poutine.runtime import _PYRO_PARAM_STORE
 
 __all__: list[str] = []

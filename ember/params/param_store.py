@@ -11,26 +11,27 @@ This module holds no global store: ``ember.poutine.runtime`` owns the single pro
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import threading
-import weakref
 from collections.abc import Callable, ItemsView, Iterator, KeysView
 from contextlib import contextmanager
-from typing import TypeAlias, TypedDict, cast
+from typing import TypeAlias
 
 import torch
 from torch.distributions import constraints
 from torch.distributions.constraints import Constraint
 from torch.serialization import MAP_LOCATION
 
+from ._init_check import _check_init
+from ._leaf_ref import _LeafRef
 from ._names import (
     module_from_param_with_module_name,
     normalize_param_name,
     param_with_module_name,
     user_param_name,
 )
+from ._persistence import StateDict, _check_state, _loaded_constraint, _read_state, _write_state
 from ._transforms import TensorMap, forward_map, unconstrain
 from ember._util import warn_at_caller
 from ember.distributions.util import is_validation_enabled as _distribution_validation_enabled
@@ -49,70 +50,6 @@ InitValue: TypeAlias = torch.Tensor | Callable[[], torch.Tensor]
 # (leaf, constraint, forward map or None for identity), built under the lock. A read uses it only
 # while the maps still hold both its leaf and its constraint, so it needs no lock itself.
 _Slot: TypeAlias = tuple[torch.Tensor, Constraint, TensorMap | None]
-
-
-class _LeafRef(weakref.ref):  # type: ignore[type-arg]  # weakref.ref[Tensor] cannot be subclassed at runtime
-    """The ``.unconstrained`` link of a value read from the store: a weak reference to its leaf.
-
-    Unlike a plain weak reference it pickles and copies, so values and traces holding them
-    can be saved without stripping anything from live tensors. A pickled link does not keep
-    its leaf: it loads as a callable returning ``None``, like a weak reference whose leaf is
-    gone; read the param from the store again to get a live one.
-    """
-
-    __slots__ = ()
-
-    def __reduce__(self) -> tuple[type[functools.partial[None]], tuple[type[None]]]:
-        # Loads as ``partial(NoneType)``: called, it gives None, like a dead weak reference;
-        # built from builtins only, so a saved store loads where Ember is not installed.
-        return functools.partial, (type(None),)
-
-    def __copy__(self) -> _LeafRef:
-        return self
-
-    def __deepcopy__(self, memo: object) -> _LeafRef:
-        return self
-
-
-class StateDict(TypedDict):
-    """What :meth:`ParamStoreDict.get_state` returns and :meth:`ParamStoreDict.set_state` takes."""
-
-    params: dict[str, torch.Tensor]
-    constraints: dict[str, Constraint]
-
-
-def _check_init(name: str, init: object, constraint: Constraint) -> None:
-    """Reject an initial value outside its constraint (Pyro stores NaN or renormalises silently).
-
-    :raises ValueError: naming the param, the constraint and the value.
-    """
-    if not isinstance(init, torch.Tensor) or constraint is constraints.real:
-        # A non-tensor: ``unconstrain`` rejects it with Pyro's error type. ``real``: NaN inits
-        # are how programs test NaN handling, and nothing else can violate it.
-        return
-    try:
-        with torch.no_grad():
-            check = cast(Callable[[torch.Tensor], torch.Tensor], constraint.check)  # torch leaves it unannotated
-            ok = bool(check(init).all())
-            if not ok and isinstance(constraint, type(constraints.simplex)):
-                # Positive weights off the simplex are normalised, as in Pyro (the pyroapi
-                # conformance suite relies on it); only weights that cannot be are rejected.
-                normalisable = bool((init >= 0).all() and init.isfinite().all() and (init.sum(-1) > 0).all())
-                if normalisable:
-                    warn_at_caller(
-                        f"param {name!r}: initial value {_shown(init)} is not on the simplex; "
-                        "it is normalised to sum to 1"
-                    )
-                    return
-    except (ValueError, NotImplementedError, RuntimeError, TypeError):
-        return  # a dependent constraint, or one that cannot check this value: nothing to say
-    if not ok:
-        raise ValueError(f"param {name!r}: initial value violates its constraint {constraint}: {_shown(init)}")
-
-
-def _shown(value: torch.Tensor) -> str:
-    text = repr(value.detach())
-    return text if len(text) <= 300 else text[:300] + "..."
 
 
 class ParamStoreDict:
@@ -352,10 +289,7 @@ class ParamStoreDict:
 
         :raises AssertionError: if ``state`` is not a dict with exactly these two keys (as Pyro).
         """
-        if not isinstance(state, dict):
-            raise AssertionError("malformed ParamStore state")
-        if set(state.keys()) != {"params", "constraints"}:
-            raise AssertionError(f"malformed ParamStore keys {state.keys()}")
+        _check_state(state)
         with self._lock:
             for name in (*state["params"], *state["constraints"]):
                 self._slots.pop(name, None)
@@ -366,15 +300,11 @@ class ParamStoreDict:
                     self._drop_reverse_entry(old, name)
                 self._param_to_name[leaf] = name
             for name, constraint in state["constraints"].items():
-                if isinstance(constraint, type(constraints.real)):
-                    # Unpickled constraints are new objects; code compares with `is constraints.real`.
-                    constraint = constraints.real
-                self._constraints[name] = constraint
+                self._constraints[name] = _loaded_constraint(constraint)
 
     def save(self, filename: str | os.PathLike[str]) -> None:
         """Write :meth:`get_state` to ``filename`` with :func:`torch.save`."""
-        with open(filename, "wb") as output_file:
-            torch.save(self.get_state(), output_file)
+        _write_state(self.get_state(), filename)
 
     def load(self, filename: str | os.PathLike[str], map_location: MAP_LOCATION = None) -> None:
         """Merge a state written by :meth:`save` into the store.
@@ -382,10 +312,7 @@ class ParamStoreDict:
         :param map_location: passed to :func:`torch.load` (which runs with ``weights_only=False``:
             load only files you trust).
         """
-        with open(filename, "rb") as input_file:
-            # Constraints are arbitrary Python objects, which weights_only loading rejects.
-            state = cast(StateDict, torch.load(input_file, map_location, weights_only=False))
-        self.set_state(state)
+        self.set_state(_read_state(filename, map_location))
 
     @contextmanager
     def scope(self, state: StateDict | None = None) -> Iterator[StateDict]:

@@ -20,9 +20,10 @@ from typing_extensions import Self
 
 from ember.distributions.torch_discrete import Categorical
 from ember.distributions.torch_distribution import TorchDistributionMixin
+from ember.poutine._handler_state import _ENUM_ALLOCATOR
 from ember.poutine.message import Message
 from ember.poutine.messenger import Messenger
-from ember.poutine.runtime import _ENUM_ALLOCATOR, is_validation_enabled
+from ember.poutine.runtime import is_validation_enabled
 
 __all__ = ["EnumMessenger", "enumerate_site"]
 

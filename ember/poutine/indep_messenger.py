@@ -12,9 +12,10 @@ from typing import Any, Iterator
 import torch
 from typing_extensions import Self
 
+from ember.poutine._handler_state import _DIM_ALLOCATOR
 from ember.poutine.message import CondIndepStackFrame, Message
 from ember.poutine.messenger import Messenger
-from ember.poutine.runtime import _DIM_ALLOCATOR, value_error_like
+from ember.poutine.runtime import value_error_like
 
 __all__ = ["CondIndepStackFrame", "IndepMessenger"]
 

@@ -49,8 +49,9 @@ from typing import Any, Callable, ClassVar, Generic, Iterator, ParamSpec, TypeVa
 import torch
 from typing_extensions import Self
 
+from ember.poutine._handler_state import _PLATE_DIMS, _STACK, _Frame
 from ember.poutine.message import Message
-from ember.poutine.runtime import _PLATE_DIMS, _STACK, _Frame, _invalidate_dispatch
+from ember.poutine.runtime import _invalidate_dispatch
 
 __all__ = [
     "BindsAsMethod",
@@ -352,7 +353,7 @@ def block_messengers(predicate: Callable[[Messenger], bool]) -> Iterator[list[Me
             blocked.append(frame)
             placeholder = Messenger()
             # The hidden messenger still holds what it allocated (a plate keeps its dim).
-            placeholder._hidden_frame = frame  # type: ignore[attr-defined]  # read by runtime._live_frames
+            placeholder._hidden_frame = frame  # type: ignore[attr-defined]  # read by _handler_state._live_frames
             swapped[id(placeholder)] = frame
             new_stack.append(placeholder)
         else:

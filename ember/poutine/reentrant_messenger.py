@@ -6,8 +6,8 @@ from types import TracebackType
 
 from typing_extensions import Self
 
+from ember.poutine._handler_state import _STACK
 from ember.poutine.messenger import Messenger
-from ember.poutine.runtime import _STACK
 
 __all__ = ["ReentrantMessenger"]
 

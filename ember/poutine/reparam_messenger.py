@@ -19,9 +19,10 @@ from typing import Any, Callable, Generic, ParamSpec, Protocol, TypedDict, TypeV
 
 import torch
 
+from ember.poutine._handler_state import _STACK
 from ember.poutine.message import Message
 from ember.poutine.messenger import BindsAsMethod, Messenger
-from ember.poutine.runtime import _STACK, effectful
+from ember.poutine.runtime import effectful
 from ember.poutine.util import site_is_subsample
 from ember._util import warn_at_caller
 

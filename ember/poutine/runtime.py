@@ -24,9 +24,11 @@ function directly and builds no message at all.
 
 Global state
 ============
-This module owns all of Ember's mutable global state. The handler stack and the plate and
-enumeration dimension allocators live in :class:`contextvars.ContextVar` objects holding
-immutable values, so every thread and every asyncio task sees its own stack. The param store
+This module and ``ember.poutine._handler_state`` own all of Ember's mutable global state.
+The handler stack and the plate and enumeration dimension allocators (in ``_handler_state``,
+re-exported here at Pyro's names) live in :class:`contextvars.ContextVar` objects holding
+immutable values, so every thread and every asyncio task sees its own stack. The param store,
+the validation flags and ``apply_stack``'s dispatch cache live here. The param store
 is process-global, as in Pyro, and locks its own mutations. Which handler *objects* may be
 shared between threads is listed in :mod:`ember.poutine.messenger`.
 
@@ -54,13 +56,25 @@ messenger installed in the thread. Run such blocks inside a function wrapped by 
 from __future__ import annotations
 
 import functools
-from contextvars import ContextVar
-from typing import Any, Callable, ClassVar, ParamSpec, Protocol, TypeVar, overload
+from typing import Any, Callable, TypeVar, overload
 
 import torch
 
 from ember.params.param_store import ParamStoreDict
+from ember.poutine import _handler_state
 from ember.poutine._errors import not_a_distribution, value_error_like
+# The allocators and their classes keep Pyro's private names here (Pyro code reads
+# ``runtime._DIM_ALLOCATOR``); ``_Frame`` is for this module's own annotations.
+from ember.poutine._handler_state import (
+    _DIM_ALLOCATOR as _DIM_ALLOCATOR,
+    _ENUM_ALLOCATOR as _ENUM_ALLOCATOR,
+    _DimAllocator as _DimAllocator,
+    _EnumAllocator as _EnumAllocator,
+    _Frame,
+    get_stack as get_stack,
+    restores_handler_state as restores_handler_state,
+    set_stack as set_stack,
+)
 from ember.poutine.message import CondIndepStackFrame, InferDict, Message, new_message
 
 __all__ = [
@@ -81,23 +95,11 @@ __all__ = [
 
 _T = TypeVar("_T")
 
+# Bound by assignment, not imported: CPython 3.11 compiles ``name.get()`` on an imported name as
+# a module attribute call (LOAD_ATTR and a bound method) rather than LOAD_METHOD, which cost
+# apply_stack ~30 ns a message (timeit, two pass-through handlers: about 545 -> 575 ns).
+_STACK = _handler_state._STACK
 
-class _Frame(Protocol):
-    """What the runtime needs from a stack entry (a :class:`~ember.poutine.messenger.Messenger`)."""
-
-    _process_table: ClassVar[dict[str, Callable[[Any, Message], None]] | None]
-    _postprocess_table: ClassVar[dict[str, Callable[[Any, Message], None]] | None]
-
-    def _process_message(self, msg: Message) -> None: ...
-
-    def _postprocess_message(self, msg: Message) -> None: ...
-
-    def _reset(self) -> None: ...
-
-    def _blocks_nonlocal_exit(self, msg: Message) -> bool: ...
-
-
-_STACK: ContextVar[tuple[_Frame, ...]] = ContextVar("ember_handler_stack", default=())
 
 # The process-global parameter store (Pyro's ``_PYRO_PARAM_STORE``).
 _PYRO_PARAM_STORE = ParamStoreDict()
@@ -105,15 +107,6 @@ _PYRO_PARAM_STORE = ParamStoreDict()
 # Validation flags for poutine and infer; ``ember.distributions`` uses torch's own default.
 _VALIDATION_ENABLED = __debug__
 _INFER_VALIDATION_ENABLED = __debug__
-
-
-def get_stack() -> tuple[_Frame, ...]:
-    """The handler stack of the current thread or task, outermost first."""
-    return _STACK.get()
-
-
-def set_stack(stack: tuple[_Frame, ...]) -> None:
-    _STACK.set(stack)
 
 
 def __getattr__(name: str) -> Any:
@@ -137,146 +130,6 @@ def is_validation_enabled() -> bool:
 
 def is_infer_validation_enabled() -> bool:
     return _INFER_VALIDATION_ENABLED
-
-
-# Which plate holds which dim, per thread and task: entry ``i`` is ``(name, plate)`` for the
-# plate holding dim ``-1 - i``, or ``None`` for a gap.
-_PLATE_DIMS: ContextVar[tuple[tuple[str, object] | None, ...]] = ContextVar("ember_plate_dims", default=())
-
-
-def _live_frames(stack: tuple[_Frame, ...]) -> set[int]:
-    """Ids of the frames on ``stack`` and of the frames a ``block_messengers`` placeholder hides."""
-    live = set()
-    for frame in stack:
-        live.add(id(frame))
-        hidden = getattr(frame, "_hidden_frame", None)
-        if hidden is not None:
-            live.add(id(hidden))
-    return live
-
-
-class _DimAllocator:
-    """Hands out plate dimensions, counted from the right (-1, -2, ...).
-
-    The allocation state is per thread and task. A dim belongs to a plate *object*; a plate
-    that is no longer on the handler stack (its run died between allocating and freeing,
-    e.g. by a ``KeyboardInterrupt`` inside ``__exit__``) holds nothing, and the next
-    allocation drops it, so a dead run never leaves ``duplicate plate`` errors behind.
-    """
-
-    @property
-    def _stack(self) -> list[str | None]:
-        """The names of the plates holding dims -1, -2, ... (``None`` for a free dim)."""
-        held = _PLATE_DIMS.get()
-        if not held:
-            return []
-        live = _live_frames(_STACK.get())
-        names = [entry[0] if entry is not None and (entry[1] is None or id(entry[1]) in live) else None for entry in held]
-        while names and names[-1] is None:
-            names.pop()
-        return names
-
-    def allocate(self, name: str, dim: int | None, owner: object = None) -> int:
-        held = _PLATE_DIMS.get()
-        if held:
-            live = _live_frames(_STACK.get())
-            stack = [
-                entry if entry is not None and (entry[1] is None or id(entry[1]) in live) else None
-                for entry in held
-            ]
-        else:
-            stack = []
-        if any(entry is not None and entry[0] == name for entry in stack):
-            raise ValueError(f"duplicate plate '{name}'")
-        if dim is None:
-            dim = -1 - next((i for i, entry in enumerate(stack) if entry is None), len(stack))
-        elif dim >= 0:
-            raise ValueError(f"Expected dim < 0 to index from the right, actual {dim}")
-        index = -1 - dim
-        stack.extend([None] * (index + 1 - len(stack)))
-        holder = stack[index]
-        if holder is not None:
-            raise ValueError(
-                f'at plates "{name}" and "{holder[0]}", collide at dim={dim}\n'
-                f"\nTry moving the dim of one plate to the left, e.g. dim={dim - 1}"
-            )
-        stack[index] = (name, owner)
-        while stack and stack[-1] is None:
-            stack.pop()
-        _PLATE_DIMS.set(tuple(stack))
-        return dim
-
-    def free(self, name: str, dim: int, owner: object = None) -> None:
-        stack = list(_PLATE_DIMS.get())
-        index = -1 - dim
-        # Freeing what one does not hold is a no-op: after an interrupted run the dim may
-        # already have been reclaimed.
-        if index >= len(stack) or stack[index] is None or stack[index][1] is not owner:  # type: ignore[index]  # checked not None
-            return
-        stack[index] = None
-        while stack and stack[-1] is None:
-            stack.pop()
-        _PLATE_DIMS.set(tuple(stack))
-
-
-_DIM_ALLOCATOR = _DimAllocator()
-
-
-class _EnumState:
-    __slots__ = ("next_available_dim", "next_available_id", "dim_to_id")
-
-    def __init__(self, next_available_dim: float, next_available_id: int, dim_to_id: dict[int, int]):
-        self.next_available_dim = next_available_dim
-        self.next_available_id = next_available_id
-        self.dim_to_id = dim_to_id
-
-
-class _EnumAllocator:
-    """Hands out enumeration dimensions (to the left of all plates) and unique ids.
-
-    The state persists across enumeration handlers until :meth:`set_first_available_dim`
-    resets it, so a model enumerated after its guide allocates to the left of the guide's
-    dims. It is per thread and task; each update stores a fresh state object.
-    """
-
-    _state: ContextVar[_EnumState] = ContextVar(
-        "ember_enum_dims", default=_EnumState(-float("inf"), 0, {})
-    )
-
-    @property
-    def next_available_dim(self) -> float:
-        return self._state.get().next_available_dim
-
-    @property
-    def next_available_id(self) -> int:
-        return self._state.get().next_available_id
-
-    @property
-    def dim_to_id(self) -> dict[int, int]:
-        return self._state.get().dim_to_id
-
-    def set_first_available_dim(self, first_available_dim: int) -> None:
-        assert first_available_dim < 0, first_available_dim
-        self._state.set(_EnumState(first_available_dim, 0, {}))
-
-    def allocate(self, scope_dims: set[int] | None = None) -> tuple[int, int]:
-        state = self._state.get()
-        if state.next_available_dim == -float("inf"):
-            raise ValueError(
-                "max_plate_nesting must be set to a finite value for parallel enumeration"
-            )
-        id_ = state.next_available_id
-        dim = int(state.next_available_dim)
-        if scope_dims is None:
-            self._state.set(_EnumState(dim - 1, id_ + 1, {**state.dim_to_id, dim: id_}))
-        else:
-            while dim in scope_dims:
-                dim -= 1
-            self._state.set(_EnumState(state.next_available_dim, id_ + 1, state.dim_to_id))
-        return dim, id_
-
-
-_ENUM_ALLOCATOR = _EnumAllocator()
 
 
 class NonlocalExit(Exception):
@@ -423,45 +276,6 @@ def _postprocess_from(stack: tuple[_Frame, ...], msg: Message, start: int) -> No
             hook = table.get(msg["type"])
             if hook is not None:
                 hook(frame, msg)
-
-
-_P = ParamSpec("_P")
-
-
-def restores_handler_state(fn: Callable[_P, _T]) -> Callable[_P, _T]:
-    """Make ``fn`` leave the handler stack, plate dims and grad mode as it found them.
-
-    For Ember's outermost entry points (``SVI.step``): whatever an interrupt cut short inside
-    (a ``with`` block's ``__exit__`` that never ran, a ``torch.no_grad()`` left entered), the
-    thread's state is restored when the exception leaves ``fn``. An outermost call also
-    drops the dims a dead run left behind. Wrapped handler calls and ``TraceHandler`` calls
-    do the same inline.
-
-    >>> @restores_handler_state
-    ... def run() -> tuple[object, ...]:
-    ...     return get_stack()
-    >>> run()
-    ()
-    """
-
-    @functools.wraps(fn)
-    def restoring(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        stack, dims, grad = _STACK.get(), _PLATE_DIMS.get(), torch.is_grad_enabled()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            # C calls only, and nothing before the first checks for signals. CPython checks
-            # right after each call returns, so each step sits in the ``finally`` of the one
-            # before: an interrupt landing between two steps cannot skip the rest.
-            try:
-                _STACK.set(stack)
-            finally:
-                try:
-                    torch._C._set_grad_enabled(grad)
-                finally:
-                    _PLATE_DIMS.set(dims if stack else ())
-
-    return restoring
 
 
 def am_i_wrapped() -> bool:

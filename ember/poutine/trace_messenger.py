@@ -19,9 +19,9 @@ from typing import Any, Callable, Generic, ParamSpec, TypeVar
 import torch
 from typing_extensions import Self
 
+from ember.poutine._handler_state import _PLATE_DIMS, _STACK
 from ember.poutine.message import Message
 from ember.poutine.messenger import BindsAsMethod, Messenger
-from ember.poutine.runtime import _PLATE_DIMS, _STACK
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import site_is_subsample
 

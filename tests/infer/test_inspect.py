@@ -160,7 +160,7 @@ def test_a_model_that_raises_names_the_last_site_and_leaves_no_handler() -> None
     with pytest.raises(RuntimeError, match="user bug") as info:
         render_model(broken)
     assert any("after site 'ok'" in note for note in getattr(info.value, "__notes__", []))
-    assert poutine.runtime._STACK.get() == ()
+    assert poutine.runtime.get_stack() == ()
 
 
 def test_missing_graphviz_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

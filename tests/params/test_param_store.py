@@ -338,3 +338,16 @@ def test_reads_see_direct_writes_to_the_internal_maps_as_pyro_module_code_does()
     assert torch.allclose(store["w"], torch.tensor([0.5]).exp())
     store._constraints["w"] = constraints.real
     assert store["w"] is new_leaf
+
+
+def test_pyros_param_store_module_names_are_at_pyros_path() -> None:
+    import pyro.params.param_store as pyro_param_store
+
+    import ember.params.param_store as ember_param_store
+
+    names = ["ParamStoreDict", "StateDict", "module_from_param_with_module_name", "normalize_param_name",
+             "param_with_module_name", "user_param_name"]  # fmt: skip
+    assert [name for name in names if not hasattr(pyro_param_store, name)] == []
+    assert [name for name in names if not hasattr(ember_param_store, name)] == []
+    assert ember_param_store.StateDict.__annotations__.keys() == {"params", "constraints"}
+

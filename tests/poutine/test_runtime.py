@@ -10,7 +10,7 @@ import torch
 import ember
 import ember.distributions as dist
 from ember import poutine
-from ember.poutine import runtime
+from ember.poutine import _handler_state, runtime
 from ember.poutine.message import Message, new_message
 from ember.poutine.messenger import Messenger
 from ember.poutine.runtime import _DIM_ALLOCATOR, _ENUM_ALLOCATOR, NonlocalExit, apply_stack, effectful
@@ -231,3 +231,31 @@ def test_asyncio_tasks_each_see_only_their_own_handlers() -> None:
 
     asyncio.run(main())
     assert results == {"a": (["a"], 2.0, 2), "b": (["b"], 3.0, 2)}
+
+
+# The names pyro.poutine.runtime defines that Pyro programs and tests read (its typing imports
+# and type variables left out).
+PYRO_RUNTIME_NAMES = (
+    "InferDict", "Message", "NonlocalExit", "ParamStoreDict", "_DIM_ALLOCATOR", "_DimAllocator",
+    "_ENUM_ALLOCATOR", "_EnumAllocator", "_PYRO_PARAM_STORE", "_PYRO_STACK", "_inspect",
+    "am_i_wrapped", "apply_stack", "default_process_message", "effectful", "get_mask", "get_plates",
+)  # fmt: skip
+
+
+def test_every_name_pyro_programs_read_from_the_runtime_is_at_pyros_path() -> None:
+    import pyro.poutine.runtime as pyro_runtime
+
+    assert [name for name in PYRO_RUNTIME_NAMES if not hasattr(pyro_runtime, name)] == []
+    assert [name for name in PYRO_RUNTIME_NAMES if not hasattr(runtime, name)] == []
+
+
+def test_the_runtime_re_exports_the_one_handler_state_the_messengers_use() -> None:
+    # One allocator and one stack, whichever path reads them: a plate allocates in the state
+    # that runtime._DIM_ALLOCATOR (Pyro's name) shows.
+    assert runtime._DIM_ALLOCATOR is _handler_state._DIM_ALLOCATOR
+    assert runtime._ENUM_ALLOCATOR is _handler_state._ENUM_ALLOCATOR
+    with ember.plate("outer", 2), poutine.block() as blocker:
+        assert runtime._DIM_ALLOCATOR._stack == ["outer"]
+        assert runtime.get_stack() == _handler_state._STACK.get()
+        assert runtime._PYRO_STACK[-1] is blocker
+    assert runtime._DIM_ALLOCATOR._stack == [] and _handler_state._PLATE_DIMS.get() == ()

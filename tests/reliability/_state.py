@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 import ember
-from ember.poutine import runtime
+from ember.poutine import _handler_state, runtime
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,7 @@ def snapshot() -> State:
 
 def raw_plate_dims() -> tuple[object, ...]:
     """The plate-dim allocator's state as stored, dead runs' entries included."""
-    var = getattr(runtime, "_PLATE_DIMS", None)
-    if var is None:  # the layout before the allocator tracked owners
-        var = runtime._DIM_ALLOCATOR._state  # type: ignore[attr-defined]  # the old layout only
-    value: tuple[object, ...] = var.get()
+    value: tuple[object, ...] = _handler_state._PLATE_DIMS.get()
     return value
 
 
