@@ -19,14 +19,15 @@ from ember.distributions.unit import Unit
 from ember.distributions.util import enable_validation as _enable_distribution_validation
 from ember.distributions.util import is_validation_enabled as _distribution_validation_enabled
 from ember.params.param_store import ParamStoreDict, param_with_module_name
-from ember.poutine._handler_state import _STACK
+from ember.poutine import _handler_state
 from ember.poutine import runtime
 from ember.poutine.handlers import lift, mask
 from ember.poutine.message import InferDict, new_message
 from ember.poutine.plate_messenger import PlateMessenger
 from ember.poutine.subsample_messenger import SubsampleMessenger
 from ember.distributions.torch_distribution import TorchDistributionMixin
-from ember.poutine.runtime import _PYRO_PARAM_STORE, apply_stack, effectful, not_a_distribution
+from ember.poutine import runtime as _runtime
+from ember.poutine.runtime import apply_stack, effectful, not_a_distribution
 from ember._util import warn_at_caller
 
 __all__ = [
@@ -47,6 +48,11 @@ __all__ = [
     "sample",
     "subsample",
 ]
+
+# Bound by assignment (see ember.poutine.runtime): CPython 3.11 calls a method of an imported
+# name through LOAD_ATTR, of an assigned one through the faster LOAD_METHOD.
+_STACK = _handler_state._STACK
+_PYRO_PARAM_STORE = _runtime._PYRO_PARAM_STORE
 
 _MODULE_NAMESPACE_DIVIDER = "$$$"
 

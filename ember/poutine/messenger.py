@@ -49,7 +49,8 @@ from typing import Any, Callable, ClassVar, Generic, Iterator, ParamSpec, TypeVa
 import torch
 from typing_extensions import Self
 
-from ember.poutine._handler_state import _PLATE_DIMS, _STACK, _Frame
+from ember.poutine import _handler_state
+from ember.poutine._handler_state import _Frame
 from ember.poutine.message import Message
 from ember.poutine.runtime import _invalidate_dispatch
 
@@ -60,6 +61,11 @@ __all__ = [
     "block_messengers",
     "unwrap",
 ]
+
+# Bound by assignment (see ember.poutine.runtime): CPython 3.11 calls a method of an imported
+# name through LOAD_ATTR, of an assigned one through the faster LOAD_METHOD.
+_PLATE_DIMS = _handler_state._PLATE_DIMS
+_STACK = _handler_state._STACK
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")

@@ -6,10 +6,14 @@ from types import TracebackType
 
 from typing_extensions import Self
 
-from ember.poutine._handler_state import _STACK
+from ember.poutine import _handler_state
 from ember.poutine.messenger import Messenger
 
 __all__ = ["ReentrantMessenger"]
+
+# Bound by assignment (see ember.poutine.runtime): CPython 3.11 calls a method of an imported
+# name through LOAD_ATTR, of an assigned one through the faster LOAD_METHOD.
+_STACK = _handler_state._STACK
 
 
 class ReentrantMessenger(Messenger):

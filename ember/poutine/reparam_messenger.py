@@ -19,7 +19,7 @@ from typing import Any, Callable, Generic, ParamSpec, Protocol, TypedDict, TypeV
 
 import torch
 
-from ember.poutine._handler_state import _STACK
+from ember.poutine import _handler_state
 from ember.poutine.message import Message
 from ember.poutine.messenger import BindsAsMethod, Messenger
 from ember.poutine.runtime import effectful
@@ -34,6 +34,10 @@ __all__ = [
     "ReparamResult",
     "Reparameterizer",
 ]
+
+# Bound by assignment (see ember.poutine.runtime): CPython 3.11 calls a method of an imported
+# name through LOAD_ATTR, of an assigned one through the faster LOAD_METHOD.
+_STACK = _handler_state._STACK
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")

@@ -19,13 +19,18 @@ from typing import Any, Callable, Generic, ParamSpec, TypeVar
 import torch
 from typing_extensions import Self
 
-from ember.poutine._handler_state import _PLATE_DIMS, _STACK
+from ember.poutine import _handler_state
 from ember.poutine.message import Message
 from ember.poutine.messenger import BindsAsMethod, Messenger
 from ember.poutine.trace_struct import Trace
 from ember.poutine.util import site_is_subsample
 
 __all__ = ["TraceHandler", "TraceMessenger", "identify_dense_edges"]
+
+# Bound by assignment (see ember.poutine.runtime): CPython 3.11 calls a method of an imported
+# name through LOAD_ATTR, of an assigned one through the faster LOAD_METHOD.
+_PLATE_DIMS = _handler_state._PLATE_DIMS
+_STACK = _handler_state._STACK
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
