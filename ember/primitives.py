@@ -26,6 +26,7 @@ from ember.poutine.message import InferDict, new_message
 from ember.poutine.plate_messenger import PlateMessenger
 from ember.poutine.subsample_messenger import SubsampleMessenger
 from ember.distributions.torch_distribution import TorchDistributionMixin
+from ember.params._names import _MODULE_NAMESPACE_DIVIDER as _MODULE_NAMESPACE_DIVIDER  # at Pyro's paths too
 from ember.poutine import runtime as _runtime
 from ember.poutine.runtime import apply_stack, effectful, not_a_distribution
 from ember._util import warn_at_caller
@@ -54,7 +55,6 @@ __all__ = [
 _STACK = _handler_state._STACK
 _PYRO_PARAM_STORE = _runtime._PYRO_PARAM_STORE
 
-_MODULE_NAMESPACE_DIVIDER = "$$$"
 
 
 def get_param_store() -> ParamStoreDict:

@@ -34,6 +34,7 @@ from ._names import (
 from ._persistence import StateDict, _check_state, _loaded_constraint, _read_state, _write_state
 from ._transforms import TensorMap, forward_map, unconstrain
 from ember._util import warn_at_caller
+from ember.params._names import _MODULE_NAMESPACE_DIVIDER as _MODULE_NAMESPACE_DIVIDER  # Pyro's name here
 from ember.distributions.util import is_validation_enabled as _distribution_validation_enabled
 
 __all__ = [

@@ -60,6 +60,7 @@ from typing import Any, Callable, TypeVar, overload
 
 import torch
 
+from ember.params._names import _MODULE_NAMESPACE_DIVIDER as _MODULE_NAMESPACE_DIVIDER  # Pyro's name here
 from ember.params.param_store import ParamStoreDict
 from ember.poutine import _handler_state
 from ember.poutine._errors import not_a_distribution, value_error_like

@@ -345,9 +345,10 @@ def test_pyros_param_store_module_names_are_at_pyros_path() -> None:
 
     import ember.params.param_store as ember_param_store
 
-    names = ["ParamStoreDict", "StateDict", "module_from_param_with_module_name", "normalize_param_name",
-             "param_with_module_name", "user_param_name"]  # fmt: skip
+    names = ["ParamStoreDict", "StateDict", "_MODULE_NAMESPACE_DIVIDER", "module_from_param_with_module_name",
+             "normalize_param_name", "param_with_module_name", "user_param_name"]  # fmt: skip
     assert [name for name in names if not hasattr(pyro_param_store, name)] == []
     assert [name for name in names if not hasattr(ember_param_store, name)] == []
     assert ember_param_store.StateDict.__annotations__.keys() == {"params", "constraints"}
+    assert ember_param_store._MODULE_NAMESPACE_DIVIDER == pyro_param_store._MODULE_NAMESPACE_DIVIDER
 

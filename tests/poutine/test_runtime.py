@@ -237,7 +237,7 @@ def test_asyncio_tasks_each_see_only_their_own_handlers() -> None:
 # and type variables left out).
 PYRO_RUNTIME_NAMES = (
     "InferDict", "Message", "NonlocalExit", "ParamStoreDict", "_DIM_ALLOCATOR", "_DimAllocator",
-    "_ENUM_ALLOCATOR", "_EnumAllocator", "_PYRO_PARAM_STORE", "_PYRO_STACK", "_inspect",
+    "_ENUM_ALLOCATOR", "_EnumAllocator", "_MODULE_NAMESPACE_DIVIDER", "_PYRO_PARAM_STORE", "_PYRO_STACK", "_inspect",
     "am_i_wrapped", "apply_stack", "default_process_message", "effectful", "get_mask", "get_plates",
 )  # fmt: skip
 
