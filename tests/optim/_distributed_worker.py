@@ -64,6 +64,9 @@ def regression_params() -> dict[str, torch.Tensor]:
     return {name: ember.param(name).detach().clone() for name in ("a_loc", "a_scale", "b_loc", "b_scale")}
 
 
+BIG = 5000  # above DistributedOptimizer's inline gradient size
+
+
 def main() -> None:
     rank, world_size, port, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     torch_dist.init_process_group(
@@ -87,6 +90,14 @@ def main() -> None:
             trajectory.append(regression_params())
         result["trajectory"] = trajectory
         result["shard"] = idx
+
+        # More gradient elements than the first all-reduce carries: the second one reduces them.
+        def big_loss(model: object, guide: object) -> torch.Tensor:
+            big = ember.param("big", torch.zeros(BIG))
+            return 0.5 * ((big - (rank + 1.0)) ** 2).sum()
+
+        SVI(None, None, DistributedOptimizer(SGD({"lr": 0.1})), big_loss).step()  # type: ignore[arg-type]  # a loss that ignores model and guide
+        result["big"] = ember.param("big").detach().clone()
 
 
         def mismatched(data: torch.Tensor) -> None:

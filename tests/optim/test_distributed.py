@@ -18,6 +18,7 @@ import ember.distributions as dist
 from ember.infer import SVI, Trace_ELBO
 from ember.optim import SGD, Adam, DistributedOptimizer, shard_indices
 from tests.optim._distributed_worker import (
+    BIG,
     REGRESSION_STEPS,
     SHARDS,
     STEPS,
@@ -101,6 +102,13 @@ def test_a_sharded_plate_takes_the_full_batch_steps_and_ranks_agree_after_each(r
             assert torch.allclose(results[0]["trajectory"][step][name], value, atol=1e-5, rtol=0), (step, name)
     # The fit moved: the check above compares a trajectory, not the initial values.
     assert abs(float(expected["b_loc"])) > 0.5
+
+
+def test_gradients_too_big_for_the_first_all_reduce_are_averaged_by_a_second(results: list[dict[str, Any]]) -> None:
+    # Rank r's gradient at 0 is -(r + 1); the average over two ranks is -1.5, so one SGD step
+    # with lr 0.1 lands every element at 0.15 on both ranks.
+    for result in results:
+        torch.testing.assert_close(result["big"], torch.full((BIG,), 0.15), rtol=0.0, atol=1e-7)
 
 
 def test_shard_indices_cover_the_plate_in_near_equal_blocks() -> None:
